@@ -1,0 +1,264 @@
+//! Rank metrics under the Market-1501 protocol (CMC, mAP, mINP) and the CUHK03 single-gallery-shot CMC.
+//!
+//! Semantics follow torchreid `eval_market1501` / `eval_cuhk03` (and fast-reid for mINP):
+//! gallery items with the query's identity *and* camera are removed; a query with no remaining match is
+//! skipped (not in any denominator); CMC is first-match; AP is non-interpolated over the kept list.
+//!
+//! **Ties** are broken by ascending gallery index, i.e. the ranking is NumPy's
+//! `argsort(kind="stable")`. NumPy's default (quicksort) order inside tie groups is an implementation
+//! detail of each NumPy build, so no implementation can promise to match it.
+//!
+//! The Market pass never sorts a row: for each query it collects the (few) matches, sorts those, and
+//! places every other kept item among them by one comparison (plus a binary search only for items that
+//! rank ahead of the last match). That is O(G) time and O(#matches) memory per query, with queries in
+//! parallel.
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::Matrix;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvalError {
+    #[error("{what} has {found} entries but the distance matrix has {expected} {axis}")]
+    LabelCount {
+        what: &'static str,
+        found: usize,
+        expected: usize,
+        axis: &'static str,
+    },
+    #[error("the distance matrix is empty ({rows} x {cols}); evaluation needs at least one query and one gallery item")]
+    Empty { rows: usize, cols: usize },
+    #[error("max_rank must be at least 1")]
+    ZeroMaxRank,
+    #[error("distance[{query}, {gallery}] is NaN; every distance must be a number")]
+    NotANumber { query: usize, gallery: usize },
+    #[error("no valid query: every query's identity is absent from the gallery or only present in the query's own camera")]
+    NoValidQuery,
+}
+
+/// Identity and camera labels of one side (query or gallery).
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    pub pids: &'a [i64],
+    pub camids: &'a [i64],
+}
+
+/// How the CUHK03 protocol turns its random single-shot gallery into a CMC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cuhk03Cmc {
+    /// torchreid's estimate: `repeats` draws of one image per gallery identity per query, from NumPy's
+    /// legacy `RandomState(seed)` stream (MT19937), consumed in the same order, so the numbers equal
+    /// `np.random.seed(seed); eval_cuhk03(...)`.
+    Sampled { seed: u32, repeats: usize },
+    /// The exact expectation of that estimate over the sampling (Poisson-binomial per query).
+    Expectation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Protocol {
+    Market1501,
+    Cuhk03(Cuhk03Cmc),
+}
+
+/// Why a query contributes to no metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// No gallery item has the query's identity.
+    IdAbsentFromGallery,
+    /// Every gallery item of the identity is in the query's camera and was removed.
+    OnlySameCameraMatches,
+}
+
+/// Per-query results; ranks are 0-based positions in the kept (filtered, sorted) gallery list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryOutcome {
+    pub first_match_rank: usize,
+    pub last_match_rank: usize,
+    pub num_rel: usize,
+    pub num_kept: usize,
+    pub num_removed: usize,
+    pub ap: f64,
+    pub inp: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankMetrics {
+    /// `cmc[k]` = fraction of valid queries matched within the first k+1 kept items.
+    pub cmc: Vec<f64>,
+    pub map: f64,
+    pub minp: f64,
+    pub num_valid_queries: usize,
+    pub per_query: Vec<Result<QueryOutcome, SkipReason>>,
+}
+
+/// Evaluates `distmat` (queries × gallery, smaller = more similar).
+///
+/// `max_rank` is reduced to the gallery size when larger. A valid query whose kept list is shorter
+/// than `max_rank` counts as matched for every rank at or after its first match.
+pub fn evaluate(
+    distmat: &Matrix,
+    query: Labels,
+    gallery: Labels,
+    max_rank: usize,
+    protocol: Protocol,
+) -> Result<RankMetrics, EvalError> {
+    validate(distmat, query, gallery, max_rank)?;
+    let max_rank = max_rank.min(distmat.cols());
+    let per_query: Vec<Result<QueryOutcome, SkipReason>> = (0..distmat.rows())
+        .into_par_iter()
+        .map_init(QueryScratch::default, |scratch, q| {
+            scratch.rank_matches(distmat.row(q), q, query, gallery)
+        })
+        .collect::<Result<_, EvalError>>()?;
+
+    let valid: Vec<&QueryOutcome> = per_query.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if valid.is_empty() {
+        return Err(EvalError::NoValidQuery);
+    }
+    let n = valid.len() as f64;
+    let map = valid.iter().map(|o| o.ap).sum::<f64>() / n;
+    let minp = valid.iter().map(|o| o.inp).sum::<f64>() / n;
+    let cmc = match protocol {
+        Protocol::Market1501 => first_match_cmc(&valid, max_rank),
+        Protocol::Cuhk03(mode) => crate::metrics::cuhk03::cmc(distmat, query, gallery, &per_query, max_rank, mode),
+    };
+    Ok(RankMetrics {
+        cmc,
+        map,
+        minp,
+        num_valid_queries: valid.len(),
+        per_query,
+    })
+}
+
+fn validate(distmat: &Matrix, query: Labels, gallery: Labels, max_rank: usize) -> Result<(), EvalError> {
+    let (q, g) = (distmat.rows(), distmat.cols());
+    if q == 0 || g == 0 {
+        return Err(EvalError::Empty { rows: q, cols: g });
+    }
+    if max_rank == 0 {
+        return Err(EvalError::ZeroMaxRank);
+    }
+    let checks = [
+        ("query pids", query.pids.len(), q, "rows"),
+        ("query camids", query.camids.len(), q, "rows"),
+        ("gallery pids", gallery.pids.len(), g, "columns"),
+        ("gallery camids", gallery.camids.len(), g, "columns"),
+    ];
+    for (what, found, expected, axis) in checks {
+        if found != expected {
+            return Err(EvalError::LabelCount {
+                what,
+                found,
+                expected,
+                axis,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn first_match_cmc(valid: &[&QueryOutcome], max_rank: usize) -> Vec<f64> {
+    let mut hits = vec![0usize; max_rank];
+    for o in valid {
+        if o.first_match_rank < max_rank {
+            hits[o.first_match_rank] += 1;
+        }
+    }
+    let n = valid.len() as f64;
+    let mut acc = 0usize;
+    hits.iter()
+        .map(|h| {
+            acc += h;
+            acc as f64 / n
+        })
+        .collect()
+}
+
+/// Total order used for ranking: distance, then gallery index.
+#[inline]
+fn before(da: f32, ia: usize, db: f32, ib: usize) -> bool {
+    da < db || (da == db && ia < ib)
+}
+
+#[derive(Default)]
+struct QueryScratch {
+    matches: Vec<(f32, usize)>,
+    /// `ahead[m]` = kept non-matches that rank after match m-1 and before match m.
+    ahead: Vec<usize>,
+}
+
+impl QueryScratch {
+    fn rank_matches(
+        &mut self,
+        row: &[f32],
+        q: usize,
+        query: Labels,
+        gallery: Labels,
+    ) -> Result<Result<QueryOutcome, SkipReason>, EvalError> {
+        let (qpid, qcam) = (query.pids[q], query.camids[q]);
+        let nan = |j| EvalError::NotANumber { query: q, gallery: j };
+        self.matches.clear();
+        let mut num_removed = 0;
+        for (j, (&pid, &cam)) in gallery.pids.iter().zip(gallery.camids).enumerate() {
+            if pid == qpid {
+                if row[j].is_nan() {
+                    return Err(nan(j));
+                }
+                if cam == qcam {
+                    num_removed += 1;
+                } else {
+                    self.matches.push((row[j], j));
+                }
+            }
+        }
+        if self.matches.is_empty() {
+            return Ok(Err(if num_removed > 0 {
+                SkipReason::OnlySameCameraMatches
+            } else {
+                SkipReason::IdAbsentFromGallery
+            }));
+        }
+        // (distance, index) keys are distinct, so an unstable sort gives the stable order.
+        self.matches
+            .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("NaN rejected above").then(a.1.cmp(&b.1)));
+        let num_rel = self.matches.len();
+        let (last_d, last_j) = self.matches[num_rel - 1];
+        self.ahead.clear();
+        self.ahead.resize(num_rel, 0);
+        for (j, (&d, &pid)) in row.iter().zip(gallery.pids).enumerate() {
+            // Most non-matches rank after the last match; one comparison settles those.
+            if pid == qpid || !before(d, j, last_d, last_j) {
+                if d.is_nan() {
+                    return Err(nan(j));
+                }
+                continue;
+            }
+            let m = self.matches.partition_point(|&(md, mj)| before(md, mj, d, j));
+            self.ahead[m] += 1;
+        }
+        let mut nonmatches_ahead = 0;
+        let (mut ap, mut first, mut last) = (0.0f64, 0, 0);
+        for (m, ahead) in self.ahead.iter().enumerate() {
+            nonmatches_ahead += ahead;
+            let rank = m + nonmatches_ahead;
+            if m == 0 {
+                first = rank;
+            }
+            last = rank;
+            ap += (m + 1) as f64 / (rank + 1) as f64;
+        }
+        Ok(Ok(QueryOutcome {
+            first_match_rank: first,
+            last_match_rank: last,
+            num_rel,
+            num_kept: row.len() - num_removed,
+            num_removed,
+            ap: ap / num_rel as f64,
+            inp: num_rel as f64 / (last + 1) as f64,
+        }))
+    }
+}
+
+mod cuhk03;

@@ -1,0 +1,451 @@
+//! NumPy `.npy` reading and writing (format versions 1–3, no pickles).
+//!
+//! Hand-written rather than taken from a crate because the CLI needs (a) errors that name the file and
+//! the expected dtype/shape, (b) chunked row streaming so Market-scale inputs (a 1 GB `g_g.npy`) can be
+//! scattered into the re-ranking table without a second full copy in memory, and (c) atomic writes.
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::Matrix;
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NpyError {
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid .npy file: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("{path}: dtype '{found}' is not accepted here; expected {expected}")]
+    Dtype {
+        path: PathBuf,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("{path}: shape {found:?} does not fit; expected {expected}")]
+    Shape {
+        path: PathBuf,
+        found: Vec<usize>,
+        expected: String,
+    },
+    #[error("{path}: contains NaN at flat index {index}; distances and features must be numbers")]
+    NotANumber { path: PathBuf, index: usize },
+}
+
+/// Element types this module reads. Either byte order is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F64,
+    I32,
+    I64,
+}
+
+impl DType {
+    fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 | DType::I64 => 8,
+        }
+    }
+}
+
+/// Parsed header of an open `.npy` file; the reader is positioned at the first data byte.
+#[derive(Debug)]
+pub struct NpyReader {
+    path: PathBuf,
+    pub dtype: DType,
+    big_endian: bool,
+    pub shape: Vec<usize>,
+    pub fortran_order: bool,
+    reader: BufReader<File>,
+}
+
+fn format_err(path: &Path, reason: impl Into<String>) -> NpyError {
+    NpyError::Format {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> NpyError + 'a {
+    move |source| NpyError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Extracts the value text of `'key':` from a header dict literal.
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let pattern = format!("'{key}':");
+    let start = header.find(&pattern)? + pattern.len();
+    let rest = header[start..].trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')')? + 1
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    Some(rest[..end].trim())
+}
+
+fn parse_dtype(path: &Path, descr: &str) -> Result<(DType, bool), NpyError> {
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let (order, code) = descr.split_at(1.min(descr.len()));
+    let big_endian = match order {
+        "<" | "|" | "=" => false,
+        ">" => true,
+        _ => return Err(format_err(path, format!("unrecognised dtype descr '{descr}'"))),
+    };
+    let dtype = match code {
+        "f4" => DType::F32,
+        "f8" => DType::F64,
+        "i4" => DType::I32,
+        "i8" => DType::I64,
+        _ => {
+            return Err(NpyError::Dtype {
+                path: path.to_path_buf(),
+                found: descr.to_string(),
+                expected: "one of float32, float64, int32, int64",
+            })
+        }
+    };
+    Ok((dtype, big_endian))
+}
+
+fn parse_shape(path: &Path, text: &str) -> Result<Vec<usize>, NpyError> {
+    let inner = text
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| format_err(path, format!("malformed shape '{text}'")))?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| format_err(path, format!("malformed shape '{text}'")))
+        })
+        .collect()
+}
+
+impl NpyReader {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, NpyError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(io_err(path, "open"))?;
+        let file_len = file.metadata().map_err(io_err(path, "stat"))?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut preamble = [0u8; 8];
+        reader
+            .read_exact(&mut preamble)
+            .map_err(|_| format_err(path, "file is shorter than the .npy preamble"))?;
+        if &preamble[..6] != MAGIC {
+            return Err(format_err(path, "missing the \\x93NUMPY magic bytes"));
+        }
+        let header_len = match preamble[6] {
+            1 => {
+                let mut b = [0u8; 2];
+                reader
+                    .read_exact(&mut b)
+                    .map_err(|_| format_err(path, "truncated header"))?;
+                u16::from_le_bytes(b) as usize
+            }
+            2 | 3 => {
+                let mut b = [0u8; 4];
+                reader
+                    .read_exact(&mut b)
+                    .map_err(|_| format_err(path, "truncated header"))?;
+                u32::from_le_bytes(b) as usize
+            }
+            v => return Err(format_err(path, format!("unsupported format version {v}"))),
+        };
+        let prefix_len = if preamble[6] == 1 { 10 } else { 12 };
+        let mut header = vec![0u8; header_len];
+        reader
+            .read_exact(&mut header)
+            .map_err(|_| format_err(path, "truncated header"))?;
+        let header = String::from_utf8_lossy(&header);
+        let descr = dict_value(&header, "descr")
+            .ok_or_else(|| format_err(path, "header has no 'descr' (pickled object arrays are not supported)"))?;
+        let (dtype, big_endian) = parse_dtype(path, descr)?;
+        let fortran_order = match dict_value(&header, "fortran_order") {
+            Some("True") => true,
+            Some("False") => false,
+            _ => return Err(format_err(path, "header has no valid 'fortran_order'")),
+        };
+        let shape = parse_shape(
+            path,
+            dict_value(&header, "shape").ok_or_else(|| format_err(path, "header has no 'shape'"))?,
+        )?;
+        let expected_bytes = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
+        let available = file_len.saturating_sub((prefix_len + header_len) as u64);
+        if available < expected_bytes {
+            return Err(format_err(
+                path,
+                format!("truncated data: shape {shape:?} needs {expected_bytes} bytes, file holds {available}"),
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            dtype,
+            big_endian,
+            shape,
+            fortran_order,
+            reader,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn shape_error(&self, expected: impl Into<String>) -> NpyError {
+        NpyError::Shape {
+            path: self.path.clone(),
+            found: self.shape.clone(),
+            expected: expected.into(),
+        }
+    }
+
+    /// Reads the next `out.len()` elements (in file order) converting to f32.
+    pub fn read_f32_into(&mut self, out: &mut [f32]) -> Result<(), NpyError> {
+        let size = self.dtype.size();
+        let mut bytes = vec![0u8; out.len() * size];
+        self.reader
+            .read_exact(&mut bytes)
+            .map_err(io_err(&self.path, "read"))?;
+        let be = self.big_endian;
+        match self.dtype {
+            DType::F32 => decode(&bytes, out, be, |b| f32::from_bits(u32::from_le_bytes(b))),
+            DType::F64 => decode(&bytes, out, be, |b| f64::from_le_bytes(b) as f32),
+            DType::I32 | DType::I64 => {
+                return Err(NpyError::Dtype {
+                    path: self.path.clone(),
+                    found: format!("{:?}", self.dtype).to_lowercase(),
+                    expected: "float32 or float64",
+                })
+            }
+        }
+        if let Some(i) = out.iter().position(|v| v.is_nan()) {
+            return Err(NpyError::NotANumber {
+                path: self.path.clone(),
+                index: i,
+            });
+        }
+        Ok(())
+    }
+
+    fn read_i64_all(&mut self, n: usize) -> Result<Vec<i64>, NpyError> {
+        let size = self.dtype.size();
+        let mut bytes = vec![0u8; n * size];
+        self.reader
+            .read_exact(&mut bytes)
+            .map_err(io_err(&self.path, "read"))?;
+        let mut out = vec![0i64; n];
+        let be = self.big_endian;
+        match self.dtype {
+            DType::I64 => decode(&bytes, &mut out, be, i64::from_le_bytes),
+            DType::I32 => decode(&bytes, &mut out, be, |b| i32::from_le_bytes(b) as i64),
+            DType::F32 | DType::F64 => {
+                return Err(NpyError::Dtype {
+                    path: self.path.clone(),
+                    found: format!("{:?}", self.dtype).to_lowercase(),
+                    expected: "int64 or int32 (identity / camera labels)",
+                })
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rows and columns of a 2-D array, or a shape error.
+    pub fn matrix_dims(&self) -> Result<(usize, usize), NpyError> {
+        match self.shape[..] {
+            [r, c] => Ok((r, c)),
+            _ => Err(self.shape_error("a 2-D array")),
+        }
+    }
+}
+
+fn decode<T, const N: usize>(bytes: &[u8], out: &mut [T], big_endian: bool, f: impl Fn([u8; N]) -> T) {
+    for (chunk, o) in bytes.chunks_exact(N).zip(out.iter_mut()) {
+        let mut b: [u8; N] = chunk.try_into().expect("chunks_exact yields N bytes");
+        if big_endian {
+            b.reverse();
+        }
+        *o = f(b);
+    }
+}
+
+/// Reads a 2-D float array (f32 or f64, either memory order) as a row-major f32 matrix.
+pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix, NpyError> {
+    let mut r = NpyReader::open(path)?;
+    let (rows, cols) = r.matrix_dims()?;
+    let mut data = vec![0f32; rows * cols];
+    r.read_f32_into(&mut data)?;
+    if r.fortran_order {
+        let mut t = vec![0f32; rows * cols];
+        for c in 0..cols {
+            for i in 0..rows {
+                t[i * cols + c] = data[c * rows + i];
+            }
+        }
+        data = t;
+    }
+    Ok(Matrix::new(rows, cols, data))
+}
+
+/// Reads a 1-D integer array (i64 or i32), e.g. identity or camera labels.
+pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<i64>, NpyError> {
+    let mut r = NpyReader::open(path)?;
+    let n = match r.shape[..] {
+        [n] => n,
+        _ => return Err(r.shape_error("a 1-D array of labels")),
+    };
+    r.read_i64_all(n)
+}
+
+/// Reads labels and checks their count against the matrix dimension they describe.
+pub fn read_labels_for(
+    path: impl AsRef<Path>,
+    expected_len: usize,
+    what: &str,
+) -> Result<Vec<i64>, NpyError> {
+    let labels = read_labels(&path)?;
+    if labels.len() != expected_len {
+        return Err(NpyError::Shape {
+            path: path.as_ref().to_path_buf(),
+            found: vec![labels.len()],
+            expected: format!("[{expected_len}] ({what})"),
+        });
+    }
+    Ok(labels)
+}
+
+fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape_text = match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Total preamble (10 bytes) + header + '\n' is padded to a multiple of 64, as NumPy does.
+    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+    header.extend(std::iter::repeat_n(' ', pad));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out
+}
+
+/// Writes `path` atomically: the data goes to a temporary file in the same folder that is renamed over
+/// the target only when complete, so an interrupted write never leaves a half-written output behind.
+pub fn write_atomic(
+    path: impl AsRef<Path>,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), NpyError> {
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        NpyError::Io {
+            path: path.to_path_buf(),
+            action: "write",
+            source,
+        }
+    })
+}
+
+/// Writes a row-major f32 matrix as `<f4` `.npy` (atomically).
+pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
+    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape must match data length");
+    write_atomic(path, |w| {
+        w.write_all(&header_bytes("<f4", shape))?;
+        for chunk in data.chunks(1 << 16) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.write_all(&bytes)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes an i64 vector as `<i8` `.npy` (atomically).
+pub fn write_i64(path: impl AsRef<Path>, data: &[i64]) -> Result<(), NpyError> {
+    write_atomic(path, |w| {
+        w.write_all(&header_bytes("<i8", &[data.len()]))?;
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        w.write_all(&bytes)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_header_alignment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.npy");
+        write_f32(&p, &[2, 3], &[1., 2., 3., 4., 5., 6.]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!((bytes.len() - 24) % 64, 0, "data must start on a 64-byte boundary");
+        let m = read_matrix(&p).unwrap();
+        assert_eq!((m.rows(), m.cols()), (2, 3));
+        assert_eq!(m.row(1), &[4., 5., 6.]);
+        let l = dir.path().join("l.npy");
+        write_i64(&l, &[7, -1, 3]).unwrap();
+        assert_eq!(read_labels(&l).unwrap(), vec![7, -1, 3]);
+    }
+
+    #[test]
+    fn errors_name_file_and_expectation() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = dir.path().join("labels.npy");
+        write_i64(&l, &[1, 2]).unwrap();
+        let e = read_matrix(&l).unwrap_err().to_string();
+        assert!(e.contains("labels.npy") && e.contains("2-D"), "{e}");
+        let m = dir.path().join("m.npy");
+        write_f32(&m, &[1, 2], &[0.5, 1.5]).unwrap();
+        let e = read_labels(&m).unwrap_err().to_string();
+        assert!(e.contains("1-D"), "{e}");
+        let v = dir.path().join("v.npy");
+        write_f32(&v, &[2], &[0.5, 1.5]).unwrap();
+        let e = read_labels(&v).unwrap_err().to_string();
+        assert!(e.contains("int64"), "{e}");
+        let e = read_labels_for(&l, 3, "query ids").unwrap_err().to_string();
+        assert!(e.contains("[3]") && e.contains("query ids"), "{e}");
+        let junk = dir.path().join("junk.npy");
+        std::fs::write(&junk, b"hello world, not numpy").unwrap();
+        assert!(read_matrix(&junk).unwrap_err().to_string().contains("magic"));
+        let mut truncated = std::fs::read(&m).unwrap();
+        truncated.truncate(truncated.len() - 2);
+        std::fs::write(&m, &truncated).unwrap();
+        assert!(read_matrix(&m).unwrap_err().to_string().contains("truncated"));
+        let nan = dir.path().join("nan.npy");
+        write_f32(&nan, &[1, 2], &[0.5, f32::NAN]).unwrap();
+        assert!(read_matrix(&nan).unwrap_err().to_string().contains("NaN"));
+    }
+}

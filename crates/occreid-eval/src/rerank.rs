@@ -1,0 +1,419 @@
+//! k-reciprocal re-ranking (Zhong et al., CVPR 2017) with the exact semantics of torchreid's
+//! `re_ranking(q_g, q_q, g_g, k1, k2, lambda_value)`, in bounded memory.
+//!
+//! Memory: the one N×N f32 table the algorithm needs (N = Q + G), sparse V (CSR) and its inverted
+//! index (CSC), and per-thread O(N) scratch. The table's gallery rows are released as soon as V is
+//! built and the output overwrites the query rows in place, so the peak is ≈ 4·N² bytes plus V.
+//!
+//! Two ways to build the table:
+//! * [`RerankTable::from_distances`] / [`TableBuilder`] — torchreid: the three given (squared Euclidean)
+//!   matrices are squared again element-wise, as its code does.
+//! * [`RerankTable::from_features`] — reid-strong-baseline (BoT): squared Euclidean distances of the
+//!   features as given (not squared again). BoT keeps V in float16; this is the float32 algorithm.
+use rayon::prelude::*;
+
+use crate::distance::{dot_products, squared_norms};
+use crate::Matrix;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RerankParams {
+    pub k1: usize,
+    pub k2: usize,
+    pub lambda: f64,
+}
+
+impl Default for RerankParams {
+    fn default() -> Self {
+        Self {
+            k1: 20,
+            k2: 6,
+            lambda: 0.3,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RerankError {
+    #[error("{name} is {found_rows}x{found_cols}; expected {rows}x{cols} ({why})")]
+    Shape {
+        name: &'static str,
+        found_rows: usize,
+        found_cols: usize,
+        rows: usize,
+        cols: usize,
+        why: &'static str,
+    },
+    #[error("k1 and k2 must be at least 1 (got k1={k1}, k2={k2})")]
+    BadK { k1: usize, k2: usize },
+    #[error("lambda must lie in [0, 1] (got {0})")]
+    BadLambda(f64),
+    #[error("item {0} has distance 0 to every item (all-zero distance column); re-ranking would divide by zero")]
+    ZeroColumn(usize),
+    #[error("distance input contains NaN")]
+    NotANumber,
+    #[error("query and gallery features differ in dimension ({query} vs {gallery})")]
+    FeatureDims { query: usize, gallery: usize },
+    #[error("need at least one query and one gallery item")]
+    Empty,
+}
+
+/// The N×N distance table in the orientation the algorithm reads: row i holds the original column i
+/// (torchreid transposes after the column normalisation), rows scaled by their maximum.
+pub struct RerankTable {
+    n: usize,
+    num_query: usize,
+    data: Vec<f32>,
+}
+
+/// Fills a [`RerankTable`] from the three torchreid blocks, any number of rows at a time (so the CLI
+/// can stream a 1 GB `g_g.npy` in chunks). Every entry is squared, as torchreid does.
+pub struct TableBuilder {
+    table: RerankTable,
+}
+
+impl TableBuilder {
+    pub fn new(num_query: usize, num_gallery: usize) -> Result<Self, RerankError> {
+        if num_query == 0 || num_gallery == 0 {
+            return Err(RerankError::Empty);
+        }
+        let n = num_query + num_gallery;
+        Ok(Self {
+            table: RerankTable {
+                n,
+                num_query,
+                data: vec![0.0; n * n],
+            },
+        })
+    }
+
+    /// Rows `first..first + chunk.len()/Q` of `q_q` (Q×Q). Original (r, c) goes to table (c, r).
+    pub fn put_q_q_rows(&mut self, first: usize, chunk: &[f32]) {
+        let q = self.table.num_query;
+        self.scatter_transposed(first, chunk, q, 0, 0);
+    }
+
+    /// Rows of `q_g` (Q×G). Original (r, Q+c) goes to table (Q+c, r) and original (Q+c, r) = q_g(r, c)
+    /// to table (r, Q+c).
+    pub fn put_q_g_rows(&mut self, first: usize, chunk: &[f32]) {
+        let (n, q) = (self.table.n, self.table.num_query);
+        let g = n - q;
+        for (k, row) in chunk.chunks_exact(g).enumerate() {
+            let dst = &mut self.table.data[(first + k) * n + q..(first + k + 1) * n];
+            for (d, v) in dst.iter_mut().zip(row) {
+                *d = v * v;
+            }
+        }
+        self.scatter_transposed(first, chunk, g, 0, q);
+    }
+
+    /// Rows of `g_g` (G×G). Original (Q+r, Q+c) goes to table (Q+c, Q+r).
+    pub fn put_g_g_rows(&mut self, first: usize, chunk: &[f32]) {
+        let (n, q) = (self.table.n, self.table.num_query);
+        self.scatter_transposed(first, chunk, n - q, q, q);
+    }
+
+    /// Writes chunk (rows of width `width`, starting at source row `first`) transposed: source (r, c)
+    /// lands at table (row_offset + c, col_offset + first + r). Rows of the destination are filled in
+    /// runs of the chunk height, which keeps the writes cache-friendly.
+    fn scatter_transposed(&mut self, first: usize, chunk: &[f32], width: usize, col_offset: usize, row_offset: usize) {
+        let n = self.table.n;
+        let height = chunk.len() / width;
+        let data = &mut self.table.data;
+        let rows = &mut data[row_offset * n..(row_offset + width) * n];
+        rows.par_chunks_mut(n).enumerate().for_each(|(c, dst_row)| {
+            let dst = &mut dst_row[col_offset + first..col_offset + first + height];
+            for (r, d) in dst.iter_mut().enumerate() {
+                let v = chunk[r * width + c];
+                *d = v * v;
+            }
+        });
+    }
+
+    pub fn finish(self) -> Result<RerankTable, RerankError> {
+        let mut table = self.table;
+        table.normalise_rows()?;
+        Ok(table)
+    }
+}
+
+fn check_shape(name: &'static str, m: &Matrix, rows: usize, cols: usize, why: &'static str) -> Result<(), RerankError> {
+    if m.rows() != rows || m.cols() != cols {
+        return Err(RerankError::Shape {
+            name,
+            found_rows: m.rows(),
+            found_cols: m.cols(),
+            rows,
+            cols,
+            why,
+        });
+    }
+    Ok(())
+}
+
+impl RerankTable {
+    /// torchreid mode: `q_g` (Q×G), `q_q` (Q×Q), `g_g` (G×G), squared Euclidean as torchreid computes them.
+    pub fn from_distances(q_g: &Matrix, q_q: &Matrix, g_g: &Matrix) -> Result<Self, RerankError> {
+        let (q, g) = (q_g.rows(), q_g.cols());
+        check_shape("q_q", q_q, q, q, "query x query, Q taken from q_g")?;
+        check_shape("g_g", g_g, g, g, "gallery x gallery, G taken from q_g")?;
+        let mut b = TableBuilder::new(q, g)?;
+        b.put_q_q_rows(0, q_q.as_slice());
+        b.put_q_g_rows(0, q_g.as_slice());
+        b.put_g_g_rows(0, g_g.as_slice());
+        b.finish()
+    }
+
+    /// BoT mode: squared Euclidean distances between the concatenated features (not squared again).
+    pub fn from_features(query: &Matrix, gallery: &Matrix) -> Result<Self, RerankError> {
+        if query.cols() != gallery.cols() {
+            return Err(RerankError::FeatureDims {
+                query: query.cols(),
+                gallery: gallery.cols(),
+            });
+        }
+        if query.rows() == 0 || gallery.rows() == 0 {
+            return Err(RerankError::Empty);
+        }
+        let d = query.cols();
+        let all: Vec<f32> = query.as_slice().iter().chain(gallery.as_slice()).copied().collect();
+        let n = query.rows() + gallery.rows();
+        let all = Matrix::new(n, d, all);
+        let mut data = vec![0.0f32; n * n];
+        dot_products(all.as_slice(), all.as_slice(), d, &mut data, -2.0);
+        let sq = squared_norms(&all);
+        data.par_chunks_mut(n).zip(sq.par_iter()).for_each(|(row, &si)| {
+            for (v, &sj) in row.iter_mut().zip(&sq) {
+                *v += si + sj;
+            }
+        });
+        let mut table = Self {
+            n,
+            num_query: query.rows(),
+            data,
+        };
+        table.normalise_rows()?;
+        Ok(table)
+    }
+
+    /// Divides row i by its maximum (= the original column i's maximum).
+    fn normalise_rows(&mut self) -> Result<(), RerankError> {
+        let n = self.n;
+        self.data
+            .par_chunks_mut(n)
+            .enumerate()
+            .try_for_each(|(i, row)| {
+                let mut max = f32::NEG_INFINITY;
+                for &v in row.iter() {
+                    if v.is_nan() {
+                        return Err(RerankError::NotANumber);
+                    }
+                    max = max.max(v);
+                }
+                if max == 0.0 {
+                    return Err(RerankError::ZeroColumn(i));
+                }
+                row.iter_mut().for_each(|v| *v /= max);
+                Ok(())
+            })
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    pub fn num_query(&self) -> usize {
+        self.num_query
+    }
+
+    pub fn num_gallery(&self) -> usize {
+        self.n - self.num_query
+    }
+}
+
+/// A sparse row: ascending column indices and their values.
+#[derive(Default, Clone)]
+struct SparseRow {
+    cols: Vec<u32>,
+    vals: Vec<f32>,
+}
+
+/// NumPy's `np.around` (round half to even) of k1 / 2.
+fn half_k(k1: usize) -> usize {
+    let h = k1 / 2;
+    if k1 % 2 == 1 && h % 2 == 1 {
+        h + 1
+    } else {
+        h
+    }
+}
+
+/// The `k` nearest items of every row under the order (distance, index), nearest first.
+fn nearest(table: &RerankTable, k: usize) -> Vec<u32> {
+    let mut out = vec![0u32; table.n * k];
+    out.par_chunks_mut(k).enumerate().for_each(|(i, dst)| {
+        let row = table.row(i);
+        // Sorted insertion into a k-list; after the first k items almost every candidate is rejected
+        // by one comparison with the current k-th.
+        let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+        for (j, &d) in row.iter().enumerate() {
+            if best.len() == k && d >= best[k - 1].0 {
+                continue; // equal distance: the earlier index wins, as a stable argsort keeps it
+            }
+            let at = best.partition_point(|&(bd, _)| bd <= d);
+            best.insert(at, (d, j as u32));
+            best.truncate(k);
+        }
+        for (o, (_, j)) in dst.iter_mut().zip(best) {
+            *o = j;
+        }
+    });
+    out
+}
+
+/// Re-ranks and returns the Q×G distance. The table is consumed: its memory becomes the output.
+pub fn rerank(table: RerankTable, params: RerankParams) -> Result<Matrix, RerankError> {
+    let RerankParams { k1, k2, lambda } = params;
+    if k1 == 0 || k2 == 0 {
+        return Err(RerankError::BadK { k1, k2 });
+    }
+    if !(0.0..=1.0).contains(&lambda) {
+        return Err(RerankError::BadLambda(lambda));
+    }
+    let (n, nq) = (table.n, table.num_query);
+    let ng = n - nq;
+    let k = (k1 + 1).max(k2).min(n);
+    let ranks = nearest(&table, k);
+    let top = |i: usize, len: usize| &ranks[i * k..i * k + len.min(k)];
+
+    // k-reciprocal neighbours of i among its first `len` neighbours, in neighbour order.
+    let reciprocal = |i: usize, len: usize| -> Vec<u32> {
+        top(i, len)
+            .iter()
+            .copied()
+            .filter(|&f| top(f as usize, len).contains(&(i as u32)))
+            .collect()
+    };
+    let half = half_k(k1) + 1;
+    let reciprocal_half: Vec<Vec<u32>> = (0..n).into_par_iter().map(|i| reciprocal(i, half)).collect();
+
+    let mut v: Vec<SparseRow> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let base = reciprocal(i, k1 + 1);
+            let mut expanded = base.clone();
+            for &c in &base {
+                let rc = &reciprocal_half[c as usize];
+                let common = rc.iter().filter(|x| base.contains(x)).count();
+                if 3 * common > 2 * rc.len() {
+                    expanded.extend_from_slice(rc);
+                }
+            }
+            expanded.sort_unstable();
+            expanded.dedup();
+            let row = table.row(i);
+            let weights: Vec<f32> = expanded.iter().map(|&e| (-row[e as usize]).exp()).collect();
+            let sum: f32 = weights.iter().sum();
+            SparseRow {
+                vals: weights.iter().map(|w| w / sum).collect(),
+                cols: expanded,
+            }
+        })
+        .collect();
+
+    // Only the query rows of the table are needed from here on (for the final blend).
+    let mut data = table.data;
+    data.truncate(nq * n);
+    data.shrink_to_fit();
+
+    if k2 != 1 {
+        v = (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0.0f32; n],
+                |dense, i| {
+                    let mut touched: Vec<u32> = Vec::new();
+                    for &r in top(i, k2) {
+                        let row = &v[r as usize];
+                        for (&c, &x) in row.cols.iter().zip(&row.vals) {
+                            if dense[c as usize] == 0.0 {
+                                touched.push(c);
+                            }
+                            dense[c as usize] += x;
+                        }
+                    }
+                    touched.sort_unstable();
+                    let divisor = top(i, k2).len() as f32;
+                    let mut out = SparseRow::default();
+                    for c in touched {
+                        let x = std::mem::take(&mut dense[c as usize]) / divisor;
+                        if x != 0.0 {
+                            out.cols.push(c);
+                            out.vals.push(x);
+                        }
+                    }
+                    out
+                },
+            )
+            .collect();
+    }
+
+    // Inverted index restricted to gallery rows (only gallery columns of the Jaccard are output).
+    let mut col_start = vec![0usize; n + 1];
+    for row in &v[nq..] {
+        for &c in &row.cols {
+            col_start[c as usize + 1] += 1;
+        }
+    }
+    for c in 0..n {
+        col_start[c + 1] += col_start[c];
+    }
+    let mut fill = col_start.clone();
+    let mut inv_rows = vec![0u32; col_start[n]];
+    let mut inv_vals = vec![0f32; col_start[n]];
+    for (j, row) in v.iter().enumerate().skip(nq) {
+        for (&c, &x) in row.cols.iter().zip(&row.vals) {
+            let at = &mut fill[c as usize];
+            inv_rows[*at] = (j - nq) as u32;
+            inv_vals[*at] = x;
+            *at += 1;
+        }
+    }
+
+    // The python-float factors are rounded to float32 by NumPy before the multiplications.
+    let (w_jaccard, w_dist) = ((1.0 - lambda) as f32, lambda as f32);
+    data.par_chunks_mut(n).enumerate().for_each_init(
+        || vec![0.0f32; ng],
+        |temp, (i, row)| {
+            temp.fill(0.0);
+            let vi = &v[i];
+            for (&c, &x) in vi.cols.iter().zip(&vi.vals) {
+                let range = col_start[c as usize]..col_start[c as usize + 1];
+                for (&j, &y) in inv_rows[range.clone()].iter().zip(&inv_vals[range]) {
+                    temp[j as usize] += x.min(y);
+                }
+            }
+            for (d, &t) in row[nq..].iter_mut().zip(temp.iter()) {
+                let jaccard = 1.0 - t / (2.0 - t);
+                *d = jaccard * w_jaccard + *d * w_dist;
+            }
+        },
+    );
+    for i in 0..nq {
+        data.copy_within(i * n + nq..(i + 1) * n, i * ng);
+    }
+    data.truncate(nq * ng);
+    data.shrink_to_fit();
+    Ok(Matrix::new(nq, ng, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_k_rounds_half_to_even_like_numpy() {
+        // np.around(k/2.) for k = 1..8 -> 0, 1, 2, 2, 2, 3, 4, 4
+        let got: Vec<usize> = (1..=8).map(half_k).collect();
+        assert_eq!(got, vec![0, 1, 2, 2, 2, 3, 4, 4]);
+    }
+}

@@ -1,0 +1,4 @@
+include!("link.rs");
+fn main() {
+    link_libtorch();
+}
