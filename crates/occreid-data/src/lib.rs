@@ -1,0 +1,9 @@
+//! Re-ID data pipeline in pure Rust: dataset readers ([`datasets`]), dataset checks ([`check`]),
+//! the synthetic pedestrian dataset ([`synth`]), image transforms ([`transforms`]), samplers
+//! ([`samplers`]) and occluder synthesis ([`occluders`]).
+pub mod check;
+pub mod datasets;
+pub mod occluders;
+pub mod samplers;
+pub mod synth;
+pub mod transforms;
