@@ -230,6 +230,68 @@ impl RerankTable {
     }
 }
 
+/// Failure to build a table from `.npy` files.
+#[derive(Debug, thiserror::Error)]
+pub enum TableLoadError {
+    #[error(transparent)]
+    Npy(#[from] crate::npy::NpyError),
+    #[error("{path}: {source}")]
+    Table { path: std::path::PathBuf, source: RerankError },
+}
+
+impl RerankTable {
+    /// torchreid mode from three `.npy` files, streamed in row chunks so that only the table itself is
+    /// held in memory (a Market-scale `g_g.npy` alone is 1 GB).
+    pub fn from_npy_files(
+        q_g: impl AsRef<std::path::Path>,
+        q_q: impl AsRef<std::path::Path>,
+        g_g: impl AsRef<std::path::Path>,
+    ) -> Result<Self, TableLoadError> {
+        use crate::npy::NpyReader;
+        let mut r_qg = NpyReader::open(q_g)?;
+        let (q, g) = r_qg.matrix_dims()?;
+        let mut r_qq = NpyReader::open(q_q)?;
+        let mut r_gg = NpyReader::open(g_g)?;
+        for (reader, name, rows, cols, why) in [
+            (&r_qq, "q_q", q, q, "query x query, Q taken from q_g"),
+            (&r_gg, "g_g", g, g, "gallery x gallery, G taken from q_g"),
+        ] {
+            let (r, c) = reader.matrix_dims()?;
+            if (r, c) != (rows, cols) || reader.fortran_order {
+                return Err(TableLoadError::Table {
+                    path: reader.path().to_path_buf(),
+                    source: RerankError::Shape { name, found_rows: r, found_cols: c, rows, cols, why },
+                });
+            }
+        }
+        let table_err = |path: &std::path::Path, source| TableLoadError::Table { path: path.to_path_buf(), source };
+        let mut builder = TableBuilder::new(q, g).map_err(|e| table_err(r_qg.path(), e))?;
+        const CHUNK_ROWS: usize = 64;
+        let mut buf = Vec::new();
+        for (reader, rows, cols, which) in [(&mut r_qq, q, q, 0), (&mut r_qg, q, g, 1), (&mut r_gg, g, g, 2)] {
+            if reader.fortran_order {
+                return Err(TableLoadError::Npy(crate::npy::NpyError::Format {
+                    path: reader.path().to_path_buf(),
+                    reason: "Fortran-order arrays are not streamed; save with np.ascontiguousarray".into(),
+                }));
+            }
+            let mut first = 0;
+            while first < rows {
+                let n = CHUNK_ROWS.min(rows - first);
+                buf.resize(n * cols, 0.0);
+                reader.read_f32_into(&mut buf)?;
+                match which {
+                    0 => builder.put_q_q_rows(first, &buf),
+                    1 => builder.put_q_g_rows(first, &buf),
+                    _ => builder.put_g_g_rows(first, &buf),
+                }
+                first += n;
+            }
+        }
+        builder.finish().map_err(|e| table_err(r_qg.path(), e))
+    }
+}
+
 /// A sparse row: ascending column indices and their values.
 #[derive(Default, Clone)]
 struct SparseRow {

@@ -1,0 +1,84 @@
+//! Benchmark helpers; BENCHMARKS.md gives the commands and the numbers.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use occreid_eval::distance::{pairwise, Metric};
+use occreid_eval::market_scale;
+use occreid_eval::npy::{write_f32, write_i64};
+use occreid_eval::{evaluate, Labels, Matrix, Protocol};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Times Market-protocol metrics on the in-memory Market-scale distance matrix (3368 x 15913)
+    Metrics {
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
+    /// Writes the Market-scale problem as .npy files (distmat, labels, features; optionally the
+    /// q_g / q_q / g_g squared-Euclidean matrices torchreid's re-ranking takes, ~1.5 GB)
+    MarketScaleInputs {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        rerank_matrices: bool,
+    },
+}
+
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Metrics { repeats } => metrics(repeats),
+        Command::MarketScaleInputs { out, rerank_matrices } => inputs(out, rerank_matrices),
+    }
+}
+
+fn metrics(repeats: usize) -> Result<()> {
+    let p = market_scale::generate();
+    let query = Labels { pids: &p.q_pids, camids: &p.q_camids };
+    let gallery = Labels { pids: &p.g_pids, camids: &p.g_camids };
+    let mut times = Vec::new();
+    let mut map = 0.0;
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        let m = evaluate(&p.distmat, query, gallery, 50, Protocol::Market1501)?;
+        times.push(t.elapsed().as_secs_f64());
+        map = m.map;
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "market-scale metrics: median {:.4} s over {} runs {:?} (threads: {}), mAP {:.10}",
+        sorted[sorted.len() / 2],
+        times.len(),
+        times.iter().map(|t| format!("{t:.4}")).collect::<Vec<_>>(),
+        rayon::current_num_threads(),
+        map
+    );
+    Ok(())
+}
+
+fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
+    if out.exists() && out.read_dir()?.next().is_some() {
+        anyhow::bail!("{} exists and is not empty; choose an empty or new folder", out.display());
+    }
+    std::fs::create_dir_all(&out)?;
+    let p = market_scale::generate();
+    let (q, g) = (p.q_pids.len(), p.g_pids.len());
+    write_f32(out.join("distmat.npy"), &[q, g], p.distmat.as_slice())?;
+    write_i64(out.join("q_pids.npy"), &p.q_pids)?;
+    write_i64(out.join("g_pids.npy"), &p.g_pids)?;
+    write_i64(out.join("q_camids.npy"), &p.q_camids)?;
+    write_i64(out.join("g_camids.npy"), &p.g_camids)?;
+    let feats = |rows: &[[i64; 30]]| Matrix::new(rows.len(), 30, rows.iter().flatten().map(|&v| v as f32).collect());
+    let (qf, gf) = (feats(&p.q_features), feats(&p.g_features));
+    write_f32(out.join("q_feats.npy"), &[q, 30], qf.as_slice())?;
+    write_f32(out.join("g_feats.npy"), &[g, 30], gf.as_slice())?;
+    if rerank_matrices {
+        for (name, a, b) in [("q_g.npy", &qf, &gf), ("q_q.npy", &qf, &qf), ("g_g.npy", &gf, &gf)] {
+            let d = pairwise(a, b, Metric::SqEuclidean)?;
+            write_f32(out.join(name), &[d.rows(), d.cols()], d.as_slice())?;
+        }
+    }
+    println!("wrote the Market-scale problem to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,106 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use occreid_eval::npy::{read_labels_for, read_matrix};
+use occreid_eval::roc::tpr_at_standard_fprs;
+use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol, RankMetrics};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Query x gallery distances, .npy float32/float64 [Q, G] (smaller = more similar)
+    #[arg(long)]
+    distmat: PathBuf,
+    /// Query identity labels, .npy int64/int32 [Q]
+    #[arg(long)]
+    query_pids: PathBuf,
+    /// Gallery identity labels, .npy int64/int32 [G]
+    #[arg(long)]
+    gallery_pids: PathBuf,
+    /// Query camera labels, .npy int64/int32 [Q]
+    #[arg(long)]
+    query_camids: PathBuf,
+    /// Gallery camera labels, .npy int64/int32 [G]
+    #[arg(long)]
+    gallery_camids: PathBuf,
+    /// Length of the CMC curve (reduced to the gallery size when larger)
+    #[arg(long, default_value_t = 50)]
+    max_rank: usize,
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Market)]
+    protocol: ProtocolArg,
+    /// cuhk03: seed of the NumPy-compatible MT19937 stream (equals np.random.seed(S) before torchreid's eval_cuhk03)
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    /// cuhk03: report the exact expectation of the sampled CMC instead of 10 random draws
+    #[arg(long)]
+    cuhk03_exact: bool,
+    /// Also report fast-reid's TPR at FPR = 1e-4, 1e-3, 1e-2
+    #[arg(long)]
+    roc: bool,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProtocolArg {
+    Market,
+    Cuhk03,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let distmat = read_matrix(&a.distmat)?;
+    let (q, g) = (distmat.rows(), distmat.cols());
+    let q_pids = read_labels_for(&a.query_pids, q, "one per distmat row")?;
+    let q_cams = read_labels_for(&a.query_camids, q, "one per distmat row")?;
+    let g_pids = read_labels_for(&a.gallery_pids, g, "one per distmat column")?;
+    let g_cams = read_labels_for(&a.gallery_camids, g, "one per distmat column")?;
+    let query = Labels { pids: &q_pids, camids: &q_cams };
+    let gallery = Labels { pids: &g_pids, camids: &g_cams };
+    let protocol = match a.protocol {
+        ProtocolArg::Market => Protocol::Market1501,
+        ProtocolArg::Cuhk03 if a.cuhk03_exact => Protocol::Cuhk03(Cuhk03Cmc::Expectation),
+        ProtocolArg::Cuhk03 => Protocol::Cuhk03(Cuhk03Cmc::Sampled { seed: a.seed, repeats: 10 }),
+    };
+    let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
+    let roc = if a.roc { Some(tpr_at_standard_fprs(&distmat, query, gallery)?) } else { None };
+    if a.json {
+        let mut out = summary_json(&m);
+        if let Some(points) = &roc {
+            out["tpr_at_fpr"] = serde_json::to_value(points)?;
+        }
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        print!("{}", summary_table(&m));
+        for p in roc.iter().flatten() {
+            println!("TPR@FPR={:.0e}  {:.4}  (threshold {:.6})", p.target_fpr, p.tpr, p.threshold);
+        }
+    }
+    Ok(())
+}
+
+/// The `{"cmc": [...], "mAP": x, "mINP": y, "num_valid_queries": n}` object of the CLI contract.
+pub fn summary_json(m: &RankMetrics) -> serde_json::Value {
+    let skipped: Vec<usize> = m.per_query.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+    json!({
+        "cmc": m.cmc,
+        "mAP": m.map,
+        "mINP": m.minp,
+        "num_valid_queries": m.num_valid_queries,
+        "skipped_queries": skipped,
+    })
+}
+
+pub fn summary_table(m: &RankMetrics) -> String {
+    let rank = |k: usize| m.cmc.get(k - 1).or(m.cmc.last()).copied().unwrap_or(0.0) * 100.0;
+    format!(
+        "R1 {:6.2}  R5 {:6.2}  R10 {:6.2}  mAP {:6.2}  mINP {:6.2}  ({} valid queries of {})\n",
+        rank(1),
+        rank(5),
+        rank(10),
+        m.map * 100.0,
+        m.minp * 100.0,
+        m.num_valid_queries,
+        m.per_query.len()
+    )
+}

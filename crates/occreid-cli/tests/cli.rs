@@ -1,0 +1,153 @@
+//! The `occreid` binary on reference fixtures and on bad input.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use occreid_eval::npy::{read_matrix, write_f32, write_i64};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures")
+}
+
+fn occreid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_occreid")).args(args).env("OCCREID_LOG", "warn").output().unwrap()
+}
+
+fn metrics_args(dir: &Path) -> Vec<String> {
+    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
+    vec![
+        "metrics".into(),
+        "--distmat".into(),
+        f("distmat.npy"),
+        "--query-pids".into(),
+        f("q_pids.npy"),
+        "--gallery-pids".into(),
+        f("g_pids.npy"),
+        "--query-camids".into(),
+        f("q_camids.npy"),
+        "--gallery-camids".into(),
+        f("g_camids.npy"),
+    ]
+}
+
+fn run_strs(args: &[String]) -> Output {
+    occreid(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn metrics_json_matches_torchreid_fixture() {
+    let dir = fixtures().join("market/case04_q60_g400");
+    let mut args = metrics_args(&dir);
+    args.push("--json".into());
+    let out = run_strs(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let cmc = got["cmc"].as_array().unwrap();
+    assert_eq!(cmc.len(), 50);
+    for (g, w) in cmc.iter().zip(want["cmc"].as_array().unwrap()) {
+        assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() <= 1e-6);
+    }
+    assert!((got["mAP"].as_f64().unwrap() - want["mAP"].as_f64().unwrap()).abs() <= 1e-6);
+    assert!((got["mINP"].as_f64().unwrap() - want["mINP"].as_f64().unwrap()).abs() <= 1e-6);
+    assert_eq!(got["num_valid_queries"], want["num_valid_queries"]);
+}
+
+#[test]
+fn metrics_cmc_is_cut_to_the_gallery_size() {
+    let dir = fixtures().join("market/case01_q5_g20");
+    let mut args = metrics_args(&dir);
+    args.push("--json".into());
+    let got: serde_json::Value = serde_json::from_slice(&run_strs(&args).stdout).unwrap();
+    assert_eq!(got["cmc"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn metrics_cuhk03_seed0_matches_torchreid() {
+    let dir = fixtures().join("cuhk03/multishot_random_q73_g373");
+    let mut args = metrics_args(&dir);
+    args.extend(["--protocol", "cuhk03", "--seed", "0", "--json"].map(String::from));
+    let out = run_strs(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let reference = &want["reference"]["torchreid_python_seed0"]["cmc"];
+    for (g, w) in got["cmc"].as_array().unwrap().iter().zip(reference.as_array().unwrap()) {
+        assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() <= 1e-6);
+    }
+}
+
+/// Copies a fixture case into a temp folder and replaces one file.
+fn broken_case(replace: &str, write: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("market/case02_q12_g64");
+    for n in ["distmat.npy", "q_pids.npy", "g_pids.npy", "q_camids.npy", "g_camids.npy"] {
+        std::fs::copy(src.join(n), tmp.path().join(n)).unwrap();
+    }
+    write(&tmp.path().join(replace));
+    tmp
+}
+
+fn assert_clean_failure(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks '{n}': {err}");
+    }
+}
+
+#[test]
+fn metrics_bad_inputs_give_one_clear_error() {
+    let t = broken_case("g_pids.npy", |p| write_i64(p, &[1, 2, 3]).unwrap());
+    assert_clean_failure(&run_strs(&metrics_args(t.path())), &["g_pids.npy", "[64]"]);
+
+    let t = broken_case("q_camids.npy", |p| write_f32(p, &[12], &[0.0; 12]).unwrap());
+    assert_clean_failure(&run_strs(&metrics_args(t.path())), &["q_camids.npy", "int64"]);
+
+    let t = broken_case("distmat.npy", |p| write_f32(p, &[12 * 64], &vec![0.0; 12 * 64]).unwrap());
+    assert_clean_failure(&run_strs(&metrics_args(t.path())), &["distmat.npy", "2-D"]);
+
+    let t = broken_case("distmat.npy", |p| std::fs::write(p, b"not a numpy file").unwrap());
+    assert_clean_failure(&run_strs(&metrics_args(t.path())), &["distmat.npy", "magic"]);
+
+    let t = broken_case("q_pids.npy", |p| std::fs::remove_file(p).unwrap());
+    assert_clean_failure(&run_strs(&metrics_args(t.path())), &["q_pids.npy"]);
+}
+
+#[test]
+fn rerank_writes_torchreid_result_and_never_overwrites() {
+    let dir = fixtures().join("rerank/case_q20_g80");
+    let tmp = tempfile::tempdir().unwrap();
+    let out_path = tmp.path().join("r.npy");
+    let s = |p: PathBuf| p.to_string_lossy().to_string();
+    let args = [
+        "rerank".to_string(),
+        "--q-g".into(),
+        s(dir.join("q_g.npy")),
+        "--q-q".into(),
+        s(dir.join("q_q.npy")),
+        "--g-g".into(),
+        s(dir.join("g_g.npy")),
+        "--out".into(),
+        s(out_path.clone()),
+    ];
+    let out = run_strs(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = read_matrix(&out_path).unwrap();
+    let want = read_matrix(dir.join("expected_rerank.npy")).unwrap();
+    let diff = got.as_slice().iter().zip(want.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff <= 1e-5, "max diff {diff}");
+
+    let before = std::fs::read(&out_path).unwrap();
+    assert_clean_failure(&run_strs(&args), &["already exists", "--overwrite"]);
+    assert_eq!(std::fs::read(&out_path).unwrap(), before, "existing output must be untouched");
+
+    // A mismatched g_g (the q_q file) is named in the error.
+    let mut bad = args.to_vec();
+    bad[6] = s(dir.join("q_q.npy"));
+    bad[8] = s(tmp.path().join("r2.npy"));
+    assert_clean_failure(&run_strs(&bad), &["q_q.npy", "80x80"]);
+    assert!(!tmp.path().join("r2.npy").exists());
+}
