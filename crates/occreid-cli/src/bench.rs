@@ -34,8 +34,14 @@ pub fn run(c: Command) -> Result<()> {
 
 fn metrics(repeats: usize) -> Result<()> {
     let p = market_scale::generate();
-    let query = Labels { pids: &p.q_pids, camids: &p.q_camids };
-    let gallery = Labels { pids: &p.g_pids, camids: &p.g_camids };
+    let query = Labels {
+        pids: &p.q_pids,
+        camids: &p.q_camids,
+    };
+    let gallery = Labels {
+        pids: &p.g_pids,
+        camids: &p.g_camids,
+    };
     let mut times = Vec::new();
     let mut map = 0.0;
     for _ in 0..repeats.max(1) {
@@ -59,7 +65,10 @@ fn metrics(repeats: usize) -> Result<()> {
 
 fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
     if out.exists() && out.read_dir()?.next().is_some() {
-        anyhow::bail!("{} exists and is not empty; choose an empty or new folder", out.display());
+        anyhow::bail!(
+            "{} exists and is not empty; choose an empty or new folder",
+            out.display()
+        );
     }
     std::fs::create_dir_all(&out)?;
     let p = market_scale::generate();

@@ -28,8 +28,14 @@ fn features(rows: &[[i64; 30]]) -> Matrix {
 pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let p = market_scale::generate();
-    let query = Labels { pids: &p.q_pids, camids: &p.q_camids };
-    let gallery = Labels { pids: &p.g_pids, camids: &p.g_camids };
+    let query = Labels {
+        pids: &p.q_pids,
+        camids: &p.q_camids,
+    };
+    let gallery = Labels {
+        pids: &p.g_pids,
+        camids: &p.g_camids,
+    };
     println!(
         "generated a Market-sized problem: {} queries x {} gallery, 751 ids, 6 cameras ({:.2} s)",
         p.q_pids.len(),
@@ -42,7 +48,10 @@ pub fn run(a: Args) -> Result<()> {
     let eval_s = t.elapsed().as_secs_f64();
     let roc = tpr_at_standard_fprs(&p.distmat, query, gallery)?;
     drop(p.distmat); // keeps the re-ranking peak at the table alone
-    print!("evaluation    ({eval_s:.3} s)  {}", crate::metrics::summary_table(&plain));
+    print!(
+        "evaluation    ({eval_s:.3} s)  {}",
+        crate::metrics::summary_table(&plain)
+    );
     for pt in &roc {
         println!("              TPR@FPR={:.0e} {:.4}", pt.target_fpr, pt.tpr);
     }
@@ -59,10 +68,14 @@ pub fn run(a: Args) -> Result<()> {
         let reranked = rerank(table, RerankParams::default())?;
         let rerank_s = t.elapsed().as_secs_f64();
         let after = evaluate(&reranked, query, gallery, 50, Protocol::Market1501)?;
-        print!("re-ranked     ({rerank_s:.3} s)  {}", crate::metrics::summary_table(&after));
+        print!(
+            "re-ranked     ({rerank_s:.3} s)  {}",
+            crate::metrics::summary_table(&after)
+        );
         summary["reranked"] = crate::metrics::summary_json(&after);
         summary["rerank_seconds"] = json!(rerank_s);
-        summary["rerank"] = json!({"k1": 20, "k2": 6, "lambda": 0.3, "distance": "squared Euclidean of the features (BoT)"});
+        summary["rerank"] =
+            json!({"k1": 20, "k2": 6, "lambda": 0.3, "distance": "squared Euclidean of the features (BoT)"});
     }
 
     std::fs::create_dir_all(&a.out)?;

@@ -9,7 +9,11 @@ mod metrics;
 mod rerank;
 
 #[derive(Parser)]
-#[command(name = "occreid", version, about = "Occluded person re-identification: evaluation, re-ranking, data, training")]
+#[command(
+    name = "occreid",
+    version,
+    about = "Occluded person re-identification: evaluation, re-ranking, data, training"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,9 +34,7 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
@@ -55,7 +57,10 @@ fn main() -> ExitCode {
 /// Refuses to replace an existing output unless asked to: results already on disk are never lost.
 pub(crate) fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
     if path.exists() && !overwrite {
-        anyhow::bail!("{} already exists; choose another --out or pass --overwrite", path.display());
+        anyhow::bail!(
+            "{} already exists; choose another --out or pass --overwrite",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -55,15 +55,28 @@ pub fn run(a: Args) -> Result<()> {
     let q_cams = read_labels_for(&a.query_camids, q, "one per distmat row")?;
     let g_pids = read_labels_for(&a.gallery_pids, g, "one per distmat column")?;
     let g_cams = read_labels_for(&a.gallery_camids, g, "one per distmat column")?;
-    let query = Labels { pids: &q_pids, camids: &q_cams };
-    let gallery = Labels { pids: &g_pids, camids: &g_cams };
+    let query = Labels {
+        pids: &q_pids,
+        camids: &q_cams,
+    };
+    let gallery = Labels {
+        pids: &g_pids,
+        camids: &g_cams,
+    };
     let protocol = match a.protocol {
         ProtocolArg::Market => Protocol::Market1501,
         ProtocolArg::Cuhk03 if a.cuhk03_exact => Protocol::Cuhk03(Cuhk03Cmc::Expectation),
-        ProtocolArg::Cuhk03 => Protocol::Cuhk03(Cuhk03Cmc::Sampled { seed: a.seed, repeats: 10 }),
+        ProtocolArg::Cuhk03 => Protocol::Cuhk03(Cuhk03Cmc::Sampled {
+            seed: a.seed,
+            repeats: 10,
+        }),
     };
     let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
-    let roc = if a.roc { Some(tpr_at_standard_fprs(&distmat, query, gallery)?) } else { None };
+    let roc = if a.roc {
+        Some(tpr_at_standard_fprs(&distmat, query, gallery)?)
+    } else {
+        None
+    };
     if a.json {
         let mut out = summary_json(&m);
         if let Some(points) = &roc {
@@ -73,7 +86,10 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         print!("{}", summary_table(&m));
         for p in roc.iter().flatten() {
-            println!("TPR@FPR={:.0e}  {:.4}  (threshold {:.6})", p.target_fpr, p.tpr, p.threshold);
+            println!(
+                "TPR@FPR={:.0e}  {:.4}  (threshold {:.6})",
+                p.target_fpr, p.tpr, p.threshold
+            );
         }
     }
     Ok(())
@@ -81,7 +97,13 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The `{"cmc": [...], "mAP": x, "mINP": y, "num_valid_queries": n}` object of the CLI contract.
 pub fn summary_json(m: &RankMetrics) -> serde_json::Value {
-    let skipped: Vec<usize> = m.per_query.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+    let skipped: Vec<usize> = m
+        .per_query
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| i)
+        .collect();
     json!({
         "cmc": m.cmc,
         "mAP": m.map,

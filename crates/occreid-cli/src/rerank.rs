@@ -39,7 +39,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     crate::check_output(&a.out, a.overwrite)?;
-    let params = RerankParams { k1: a.k1, k2: a.k2, lambda: a.lambda };
+    let params = RerankParams {
+        k1: a.k1,
+        k2: a.k2,
+        lambda: a.lambda,
+    };
     let start = Instant::now();
     let table = match (&a.q_g, &a.q_q, &a.g_g, &a.query_features, &a.gallery_features) {
         (Some(q_g), Some(q_q), Some(g_g), _, _) => {
@@ -54,9 +58,20 @@ pub fn run(a: Args) -> Result<()> {
         _ => unreachable!("clap enforces one complete input group"),
     };
     let (q, g) = (table.num_query(), table.num_gallery());
-    tracing::info!(queries = q, gallery = g, seconds = start.elapsed().as_secs_f64(), "distance table ready");
+    tracing::info!(
+        queries = q,
+        gallery = g,
+        seconds = start.elapsed().as_secs_f64(),
+        "distance table ready"
+    );
     let out = rerank(table, params)?;
-    tracing::info!(seconds = start.elapsed().as_secs_f64(), k1 = a.k1, k2 = a.k2, lambda = a.lambda, "re-ranked");
+    tracing::info!(
+        seconds = start.elapsed().as_secs_f64(),
+        k1 = a.k1,
+        k2 = a.k2,
+        lambda = a.lambda,
+        "re-ranked"
+    );
     write_f32(&a.out, &[q, g], out.as_slice())?;
     println!("wrote {} ({q} x {g} float32)", a.out.display());
     Ok(())

@@ -9,7 +9,11 @@ fn fixtures() -> PathBuf {
 }
 
 fn occreid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_occreid")).args(args).env("OCCREID_LOG", "warn").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_occreid"))
+        .args(args)
+        .env("OCCREID_LOG", "warn")
+        .output()
+        .unwrap()
 }
 
 fn metrics_args(dir: &Path) -> Vec<String> {
@@ -82,7 +86,13 @@ fn metrics_cuhk03_seed0_matches_torchreid() {
 fn broken_case(replace: &str, write: impl FnOnce(&Path)) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let src = fixtures().join("market/case02_q12_g64");
-    for n in ["distmat.npy", "q_pids.npy", "g_pids.npy", "q_camids.npy", "g_camids.npy"] {
+    for n in [
+        "distmat.npy",
+        "q_pids.npy",
+        "g_pids.npy",
+        "q_camids.npy",
+        "g_camids.npy",
+    ] {
         std::fs::copy(src.join(n), tmp.path().join(n)).unwrap();
     }
     write(&tmp.path().join(replace));
@@ -106,7 +116,9 @@ fn metrics_bad_inputs_give_one_clear_error() {
     let t = broken_case("q_camids.npy", |p| write_f32(p, &[12], &[0.0; 12]).unwrap());
     assert_clean_failure(&run_strs(&metrics_args(t.path())), &["q_camids.npy", "int64"]);
 
-    let t = broken_case("distmat.npy", |p| write_f32(p, &[12 * 64], &vec![0.0; 12 * 64]).unwrap());
+    let t = broken_case("distmat.npy", |p| {
+        write_f32(p, &[12 * 64], &vec![0.0; 12 * 64]).unwrap()
+    });
     assert_clean_failure(&run_strs(&metrics_args(t.path())), &["distmat.npy", "2-D"]);
 
     let t = broken_case("distmat.npy", |p| std::fs::write(p, b"not a numpy file").unwrap());
@@ -137,12 +149,21 @@ fn rerank_writes_torchreid_result_and_never_overwrites() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = read_matrix(&out_path).unwrap();
     let want = read_matrix(dir.join("expected_rerank.npy")).unwrap();
-    let diff = got.as_slice().iter().zip(want.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = got
+        .as_slice()
+        .iter()
+        .zip(want.as_slice())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff <= 1e-5, "max diff {diff}");
 
     let before = std::fs::read(&out_path).unwrap();
     assert_clean_failure(&run_strs(&args), &["already exists", "--overwrite"]);
-    assert_eq!(std::fs::read(&out_path).unwrap(), before, "existing output must be untouched");
+    assert_eq!(
+        std::fs::read(&out_path).unwrap(),
+        before,
+        "existing output must be untouched"
+    );
 
     // A mismatched g_g (the q_q file) is named in the error.
     let mut bad = args.to_vec();

@@ -25,7 +25,9 @@ impl std::str::FromStr for Metric {
             "cosine" => Ok(Self::Cosine),
             "euclidean" => Ok(Self::Euclidean),
             "sqeuclidean" => Ok(Self::SqEuclidean),
-            _ => Err(format!("unknown distance '{s}': expected cosine, euclidean or sqeuclidean")),
+            _ => Err(format!(
+                "unknown distance '{s}': expected cosine, euclidean or sqeuclidean"
+            )),
         }
     }
 }
@@ -41,11 +43,10 @@ const ROW_BLOCK: usize = 64;
 
 /// `out[i][j] = alpha * a_i . b_j` for every row of `a` (rows × d) and `b` (cols × d).
 pub(crate) fn dot_products(a: &[f32], b: &[f32], d: usize, out: &mut [f32], alpha: f32) {
-    let cols = if d == 0 { 0 } else { b.len() / d };
-    if d == 0 {
+    let Some(cols) = b.len().checked_div(d) else {
         out.fill(0.0);
         return;
-    }
+    };
     out.par_chunks_mut(ROW_BLOCK * cols)
         .zip(a.par_chunks(ROW_BLOCK * d))
         .for_each(|(out_block, a_block)| {
@@ -111,12 +112,15 @@ pub fn pairwise(query: &Matrix, gallery: &Matrix, metric: Metric) -> Result<Matr
             let (qsq, gsq) = (squared_norms(query), squared_norms(gallery));
             let sqrt = metric == Metric::Euclidean;
             if ng > 0 {
-                out.as_mut_slice().par_chunks_mut(ng).zip(qsq.par_iter()).for_each(|(row, &qs)| {
-                    for (v, &gs) in row.iter_mut().zip(&gsq) {
-                        let sq = qs + gs + *v;
-                        *v = if sqrt { sq.max(0.0).sqrt() } else { sq };
-                    }
-                });
+                out.as_mut_slice()
+                    .par_chunks_mut(ng)
+                    .zip(qsq.par_iter())
+                    .for_each(|(row, &qs)| {
+                        for (v, &gs) in row.iter_mut().zip(&gsq) {
+                            let sq = qs + gs + *v;
+                            *v = if sqrt { sq.max(0.0).sqrt() } else { sq };
+                        }
+                    });
             }
         }
     }

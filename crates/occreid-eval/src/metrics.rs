@@ -26,13 +26,17 @@ pub enum EvalError {
         expected: usize,
         axis: &'static str,
     },
-    #[error("the distance matrix is empty ({rows} x {cols}); evaluation needs at least one query and one gallery item")]
+    #[error(
+        "the distance matrix is empty ({rows} x {cols}); evaluation needs at least one query and one gallery item"
+    )]
     Empty { rows: usize, cols: usize },
     #[error("max_rank must be at least 1")]
     ZeroMaxRank,
     #[error("distance[{query}, {gallery}] is NaN; every distance must be a number")]
     NotANumber { query: usize, gallery: usize },
-    #[error("no valid query: every query's identity is absent from the gallery or only present in the query's own camera")]
+    #[error(
+        "no valid query: every query's identity is absent from the gallery or only present in the query's own camera"
+    )]
     NoValidQuery,
 }
 

@@ -217,9 +217,7 @@ impl NpyReader {
     pub fn read_f32_into(&mut self, out: &mut [f32]) -> Result<(), NpyError> {
         let size = self.dtype.size();
         let mut bytes = vec![0u8; out.len() * size];
-        self.reader
-            .read_exact(&mut bytes)
-            .map_err(io_err(&self.path, "read"))?;
+        self.reader.read_exact(&mut bytes).map_err(io_err(&self.path, "read"))?;
         let be = self.big_endian;
         match self.dtype {
             DType::F32 => decode(&bytes, out, be, |b| f32::from_bits(u32::from_le_bytes(b))),
@@ -244,9 +242,7 @@ impl NpyReader {
     fn read_i64_all(&mut self, n: usize) -> Result<Vec<i64>, NpyError> {
         let size = self.dtype.size();
         let mut bytes = vec![0u8; n * size];
-        self.reader
-            .read_exact(&mut bytes)
-            .map_err(io_err(&self.path, "read"))?;
+        self.reader.read_exact(&mut bytes).map_err(io_err(&self.path, "read"))?;
         let mut out = vec![0i64; n];
         let be = self.big_endian;
         match self.dtype {
@@ -311,11 +307,7 @@ pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<i64>, NpyError> {
 }
 
 /// Reads labels and checks their count against the matrix dimension they describe.
-pub fn read_labels_for(
-    path: impl AsRef<Path>,
-    expected_len: usize,
-    what: &str,
-) -> Result<Vec<i64>, NpyError> {
+pub fn read_labels_for(path: impl AsRef<Path>, expected_len: usize, what: &str) -> Result<Vec<i64>, NpyError> {
     let labels = read_labels(&path)?;
     if labels.len() != expected_len {
         return Err(NpyError::Shape {
@@ -359,7 +351,10 @@ pub fn write_atomic(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let file = File::create(&tmp)?;
@@ -381,7 +376,11 @@ pub fn write_atomic(
 
 /// Writes a row-major f32 matrix as `<f4` `.npy` (atomically).
 pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape must match data length");
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "shape must match data length"
+    );
     write_atomic(path, |w| {
         w.write_all(&header_bytes("<f4", shape))?;
         for chunk in data.chunks(1 << 16) {

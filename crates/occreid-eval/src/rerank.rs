@@ -198,23 +198,20 @@ impl RerankTable {
     /// Divides row i by its maximum (= the original column i's maximum).
     fn normalise_rows(&mut self) -> Result<(), RerankError> {
         let n = self.n;
-        self.data
-            .par_chunks_mut(n)
-            .enumerate()
-            .try_for_each(|(i, row)| {
-                let mut max = f32::NEG_INFINITY;
-                for &v in row.iter() {
-                    if v.is_nan() {
-                        return Err(RerankError::NotANumber);
-                    }
-                    max = max.max(v);
+        self.data.par_chunks_mut(n).enumerate().try_for_each(|(i, row)| {
+            let mut max = f32::NEG_INFINITY;
+            for &v in row.iter() {
+                if v.is_nan() {
+                    return Err(RerankError::NotANumber);
                 }
-                if max == 0.0 {
-                    return Err(RerankError::ZeroColumn(i));
-                }
-                row.iter_mut().for_each(|v| *v /= max);
-                Ok(())
-            })
+                max = max.max(v);
+            }
+            if max == 0.0 {
+                return Err(RerankError::ZeroColumn(i));
+            }
+            row.iter_mut().for_each(|v| *v /= max);
+            Ok(())
+        })
     }
 
     fn row(&self, i: usize) -> &[f32] {
@@ -236,7 +233,10 @@ pub enum TableLoadError {
     #[error(transparent)]
     Npy(#[from] crate::npy::NpyError),
     #[error("{path}: {source}")]
-    Table { path: std::path::PathBuf, source: RerankError },
+    Table {
+        path: std::path::PathBuf,
+        source: RerankError,
+    },
 }
 
 impl RerankTable {
@@ -260,11 +260,21 @@ impl RerankTable {
             if (r, c) != (rows, cols) || reader.fortran_order {
                 return Err(TableLoadError::Table {
                     path: reader.path().to_path_buf(),
-                    source: RerankError::Shape { name, found_rows: r, found_cols: c, rows, cols, why },
+                    source: RerankError::Shape {
+                        name,
+                        found_rows: r,
+                        found_cols: c,
+                        rows,
+                        cols,
+                        why,
+                    },
                 });
             }
         }
-        let table_err = |path: &std::path::Path, source| TableLoadError::Table { path: path.to_path_buf(), source };
+        let table_err = |path: &std::path::Path, source| TableLoadError::Table {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut builder = TableBuilder::new(q, g).map_err(|e| table_err(r_qg.path(), e))?;
         const CHUNK_ROWS: usize = 64;
         let mut buf = Vec::new();

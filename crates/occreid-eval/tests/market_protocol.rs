@@ -3,6 +3,8 @@ mod common;
 use common::*;
 use occreid_eval::{evaluate, Cuhk03Cmc, Protocol, SkipReason};
 
+type Field = fn(&occreid_eval::QueryOutcome) -> f64;
+
 const CASES: [&str; 6] = [
     "case01_q5_g20",
     "case02_q12_g64",
@@ -18,14 +20,44 @@ fn market_cases_match_torchreid_and_fastreid() {
         let case = Case::load(&format!("market/{name}"));
         let e = &case.expected;
         let max_rank = e["max_rank"].as_u64().unwrap() as usize;
-        let m = evaluate(&case.distmat, case.query(), case.gallery(), max_rank, Protocol::Market1501).unwrap();
+        let m = evaluate(
+            &case.distmat,
+            case.query(),
+            case.gallery(),
+            max_rank,
+            Protocol::Market1501,
+        )
+        .unwrap();
         assert_close(&m.cmc, &floats(&e["cmc"]), 1e-6, &format!("{name} cmc"));
-        assert!((m.map - e["mAP"].as_f64().unwrap()).abs() <= 1e-6, "{name} mAP {}", m.map);
-        assert!((m.minp - e["mINP"].as_f64().unwrap()).abs() <= 1e-6, "{name} mINP {}", m.minp);
-        assert_eq!(m.num_valid_queries as u64, e["num_valid_queries"].as_u64().unwrap(), "{name}");
+        assert!(
+            (m.map - e["mAP"].as_f64().unwrap()).abs() <= 1e-6,
+            "{name} mAP {}",
+            m.map
+        );
+        assert!(
+            (m.minp - e["mINP"].as_f64().unwrap()).abs() <= 1e-6,
+            "{name} mINP {}",
+            m.minp
+        );
+        assert_eq!(
+            m.num_valid_queries as u64,
+            e["num_valid_queries"].as_u64().unwrap(),
+            "{name}"
+        );
 
-        let skipped: Vec<u64> = e["skipped_query_indices"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-        let got_skipped: Vec<u64> = m.per_query.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i as u64).collect();
+        let skipped: Vec<u64> = e["skipped_query_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let got_skipped: Vec<u64> = m
+            .per_query
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_err())
+            .map(|(i, _)| i as u64)
+            .collect();
         assert_eq!(got_skipped, skipped, "{name} skipped queries");
         for (idx, reason) in e["skipped_query_reasons"].as_object().unwrap() {
             let want = if reason.as_str().unwrap().contains("absent") {
@@ -33,10 +65,14 @@ fn market_cases_match_torchreid_and_fastreid() {
             } else {
                 SkipReason::OnlySameCameraMatches
             };
-            assert_eq!(m.per_query[idx.parse::<usize>().unwrap()], Err(want), "{name} reason of query {idx}");
+            assert_eq!(
+                m.per_query[idx.parse::<usize>().unwrap()],
+                Err(want),
+                "{name} reason of query {idx}"
+            );
         }
 
-        let per_query_fields: [(&str, fn(&occreid_eval::QueryOutcome) -> f64); 7] = [
+        let per_query_fields: [(&str, Field); 7] = [
             ("per_query_ap", |o| o.ap),
             ("per_query_inp", |o| o.inp),
             ("per_query_first_match_rank", |o| o.first_match_rank as f64),
@@ -113,10 +149,20 @@ fn cuhk03_multishot_reproduces_numpy_seed0_and_the_exact_expectation() {
     assert!((seeded.map - e["mAP"].as_f64().unwrap()).abs() <= 1e-6);
 
     let exact = eval(Cuhk03Cmc::Expectation);
-    assert_close(&exact.cmc, &floats(&e["cmc_exact_expectation"]), 1e-9, "exact expectation");
+    assert_close(
+        &exact.cmc,
+        &floats(&e["cmc_exact_expectation"]),
+        1e-9,
+        "exact expectation",
+    );
 
     for seed in 1..=5 {
         let mc = eval(Cuhk03Cmc::Sampled { seed, repeats: 10 });
-        assert_close(&mc.cmc, &exact.cmc, 0.06, &format!("seed {seed} Monte-Carlo vs expectation"));
+        assert_close(
+            &mc.cmc,
+            &exact.cmc,
+            0.06,
+            &format!("seed {seed} Monte-Carlo vs expectation"),
+        );
     }
 }

@@ -24,45 +24,90 @@ fn sha_i64(v: &[i64]) -> String {
 
 #[test]
 fn generator_is_bit_identical_and_metrics_match_references() {
-    let spec: Value = serde_json::from_str(&std::fs::read_to_string(fixture("market_scale/spec.json")).unwrap()).unwrap();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("market_scale/spec.json")).unwrap()).unwrap();
     let checks = &spec["checks"];
     assert_eq!(mix64(0), checks["mix64_0"].as_u64().unwrap());
     assert_eq!(hash(1, 0, 0), checks["H_1_0_0"].as_u64().unwrap());
     assert_eq!(hash(3, 5, 7), checks["H_3_5_7"].as_u64().unwrap());
 
     let p = market_scale::generate();
-    let row0: Vec<i64> = checks["fq_row0"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let row0: Vec<i64> = checks["fq_row0"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     assert_eq!(p.q_features[0].to_vec(), row0);
     let sum = |f: &[[i64; 30]]| f.iter().flatten().sum::<i64>();
     assert_eq!(sum(&p.q_features), checks["sum_fq"].as_i64().unwrap());
     assert_eq!(sum(&p.g_features), checks["sum_fg"].as_i64().unwrap());
     for spot in checks["spot_values"].as_array().unwrap() {
-        let (i, j) = (spot["i"].as_u64().unwrap() as usize, spot["j"].as_u64().unwrap() as usize);
-        assert_eq!(p.distmat.get(i, j) as f64, spot["dist"].as_f64().unwrap(), "spot ({i}, {j})");
+        let (i, j) = (
+            spot["i"].as_u64().unwrap() as usize,
+            spot["j"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            p.distmat.get(i, j) as f64,
+            spot["dist"].as_f64().unwrap(),
+            "spot ({i}, {j})"
+        );
     }
     assert_eq!(sha_i64(&p.q_pids), checks["sha256_q_pids_int64_le"].as_str().unwrap());
     assert_eq!(sha_i64(&p.g_pids), checks["sha256_g_pids_int64_le"].as_str().unwrap());
-    assert_eq!(sha_i64(&p.q_camids), checks["sha256_q_camids_int64_le"].as_str().unwrap());
-    assert_eq!(sha_i64(&p.g_camids), checks["sha256_g_camids_int64_le"].as_str().unwrap());
-    assert_eq!(sha_f32(p.distmat.as_slice()), checks["sha256_distmat_float32_le_c_order"].as_str().unwrap());
+    assert_eq!(
+        sha_i64(&p.q_camids),
+        checks["sha256_q_camids_int64_le"].as_str().unwrap()
+    );
+    assert_eq!(
+        sha_i64(&p.g_camids),
+        checks["sha256_g_camids_int64_le"].as_str().unwrap()
+    );
+    assert_eq!(
+        sha_f32(p.distmat.as_slice()),
+        checks["sha256_distmat_float32_le_c_order"].as_str().unwrap()
+    );
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("market_scale/expected.json")).unwrap()).unwrap();
-    let query = Labels { pids: &p.q_pids, camids: &p.q_camids };
-    let gallery = Labels { pids: &p.g_pids, camids: &p.g_camids };
+    let query = Labels {
+        pids: &p.q_pids,
+        camids: &p.q_camids,
+    };
+    let gallery = Labels {
+        pids: &p.g_pids,
+        camids: &p.g_camids,
+    };
     let m = evaluate(&p.distmat, query, gallery, 50, Protocol::Market1501).unwrap();
     assert_close(&m.cmc, &floats(&expected["cmc_first50"]), 1e-6, "cmc");
-    assert!((m.map - expected["mAP"].as_f64().unwrap()).abs() <= 1e-6, "mAP {}", m.map);
-    assert!((m.minp - expected["mINP"].as_f64().unwrap()).abs() <= 1e-6, "mINP {}", m.minp);
-    assert_eq!(m.num_valid_queries as u64, expected["num_valid_queries"].as_u64().unwrap());
+    assert!(
+        (m.map - expected["mAP"].as_f64().unwrap()).abs() <= 1e-6,
+        "mAP {}",
+        m.map
+    );
+    assert!(
+        (m.minp - expected["mINP"].as_f64().unwrap()).abs() <= 1e-6,
+        "mINP {}",
+        m.minp
+    );
+    assert_eq!(
+        m.num_valid_queries as u64,
+        expected["num_valid_queries"].as_u64().unwrap()
+    );
 
     let mut ap_file = NpyReader::open(fixture("market_scale/expected_per_query_ap.npy")).unwrap();
     let mut want_ap = vec![0f32; market_scale::NUM_QUERY];
     // Stored as float64 with NaN for skipped queries; compare in float64 through an f64 read.
     let bytes = std::fs::read(fixture("market_scale/expected_per_query_ap.npy")).unwrap();
     let data = &bytes[bytes.len() - 8 * market_scale::NUM_QUERY..];
-    let want_ap64: Vec<f64> = data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
-    assert!(ap_file.read_f32_into(&mut want_ap).is_err(), "NaN entries must be refused by the float reader");
+    let want_ap64: Vec<f64> = data
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(
+        ap_file.read_f32_into(&mut want_ap).is_err(),
+        "NaN entries must be refused by the float reader"
+    );
     let want_rank = read_labels(fixture("market_scale/expected_per_query_first_match_rank.npy")).unwrap();
     for (q, r) in m.per_query.iter().enumerate() {
         match r {

@@ -7,7 +7,11 @@ use occreid_eval::Matrix;
 
 fn max_abs_diff(a: &Matrix, b: &Matrix) -> f64 {
     assert_eq!((a.rows(), a.cols()), (b.rows(), b.cols()));
-    a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max)
+    a.as_slice()
+        .iter()
+        .zip(b.as_slice())
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .fold(0.0, f64::max)
 }
 
 fn torchreid_mode(case: &str, params: RerankParams) -> Matrix {
@@ -33,7 +37,11 @@ fn torchreid_default_parameters_within_1e5() {
 
 #[test]
 fn torchreid_other_parameters_within_1e5() {
-    let params = RerankParams { k1: 6, k2: 3, lambda: 0.5 };
+    let params = RerankParams {
+        k1: 6,
+        k2: 3,
+        lambda: 0.5,
+    };
     let got = torchreid_mode("case_q50_g300", params);
     let want = read_matrix(fixture("rerank/case_q50_g300/expected_rerank_k1_6_k2_3_lambda_0.5.npy")).unwrap();
     let diff = max_abs_diff(&got, &want);
@@ -44,9 +52,11 @@ fn torchreid_other_parameters_within_1e5() {
 fn reid_strong_baseline_feature_mode_within_float16_tolerance() {
     // BoT keeps V and the Jaccard distance in float16; the float32 algorithm differs by up to 2.2e-3.
     let d = fixture("rerank/case_q50_g300");
-    let table =
-        RerankTable::from_features(&read_matrix(d.join("q_feats.npy")).unwrap(), &read_matrix(d.join("g_feats.npy")).unwrap())
-            .unwrap();
+    let table = RerankTable::from_features(
+        &read_matrix(d.join("q_feats.npy")).unwrap(),
+        &read_matrix(d.join("g_feats.npy")).unwrap(),
+    )
+    .unwrap();
     let got = rerank(table, RerankParams::default()).unwrap();
     let want = read_matrix(d.join("reid_strong_baseline/expected_rerank_rsb.npy")).unwrap();
     let diff = max_abs_diff(&got, &want);
@@ -56,7 +66,9 @@ fn reid_strong_baseline_feature_mode_within_float16_tolerance() {
 #[test]
 fn bad_shapes_and_parameters_are_errors() {
     let q_g = Matrix::zeros(2, 3);
-    let e = RerankTable::from_distances(&q_g, &Matrix::zeros(2, 2), &Matrix::zeros(2, 2)).err().unwrap();
+    let e = RerankTable::from_distances(&q_g, &Matrix::zeros(2, 2), &Matrix::zeros(2, 2))
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("g_g"), "{e}");
     let d = fixture("rerank/case_q20_g80");
     let table = RerankTable::from_distances(
@@ -65,5 +77,13 @@ fn bad_shapes_and_parameters_are_errors() {
         &read_matrix(d.join("g_g.npy")).unwrap(),
     )
     .unwrap();
-    assert!(rerank(table, RerankParams { k1: 0, k2: 6, lambda: 0.3 }).is_err());
+    assert!(rerank(
+        table,
+        RerankParams {
+            k1: 0,
+            k2: 6,
+            lambda: 0.3
+        }
+    )
+    .is_err());
 }

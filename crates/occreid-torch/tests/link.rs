@@ -17,8 +17,5 @@ fn device_choice_parses_and_rejects() {
     use occreid_torch::DeviceChoice;
     assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
     assert!("gpu".parse::<DeviceChoice>().is_err());
-    assert_eq!(
-        DeviceChoice::Cpu.resolve().unwrap(),
-        occreid_torch::tch::Device::Cpu
-    );
+    assert_eq!(DeviceChoice::Cpu.resolve().unwrap(), occreid_torch::tch::Device::Cpu);
 }

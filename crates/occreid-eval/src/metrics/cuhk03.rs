@@ -146,7 +146,10 @@ mod tests {
         // np.random.seed(0); [np.random.randint(0, n) for n in (5, 1, 3, 7, 2, 1000)] -> [4, 0, 1, 0, 1, 763]
         // (printed by NumPy 2.4 running tools/numpy_randint_reference.py).
         let mut rng = Mt::new(0);
-        let got: Vec<usize> = [5, 1, 3, 7, 2, 1000].iter().map(|&n| numpy_randint(&mut rng, n)).collect();
+        let got: Vec<usize> = [5, 1, 3, 7, 2, 1000]
+            .iter()
+            .map(|&n| numpy_randint(&mut rng, n))
+            .collect();
         assert_eq!(got, vec![4, 0, 1, 0, 1, 763]);
     }
 }
