@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use occreid_eval::npy::{read_labels_for, read_matrix};
-use occreid_eval::roc::tpr_at_standard_fprs;
+use occreid_eval::roc::{pair_distances, roc_curve, tpr_at_standard_fprs};
 use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol, RankMetrics};
 use serde_json::json;
 
@@ -34,9 +34,15 @@ pub struct Args {
     /// cuhk03: report the exact expectation of the sampled CMC instead of 10 random draws
     #[arg(long)]
     cuhk03_exact: bool,
-    /// Also report fast-reid's TPR at FPR = 1e-4, 1e-3, 1e-2
+    /// Also report fast-reid's TPR (and the distance threshold) at FPR = 1e-4, 1e-3, 1e-2
     #[arg(long)]
     roc: bool,
+    /// With --roc: the FPRs to report instead of the standard three (repeatable)
+    #[arg(long, requires = "roc")]
+    fpr: Vec<f64>,
+    /// With --json: add per-query AP, INP and first/last match ranks (null for skipped queries)
+    #[arg(long)]
+    per_query: bool,
     /// Print one JSON object on stdout
     #[arg(long)]
     json: bool,
@@ -72,15 +78,23 @@ pub fn run(a: Args) -> Result<()> {
         }),
     };
     let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
-    let roc = if a.roc {
-        Some(tpr_at_standard_fprs(&distmat, query, gallery)?)
-    } else {
-        None
+    let roc = match (a.roc, a.fpr.is_empty()) {
+        (false, _) => None,
+        (true, true) => Some(tpr_at_standard_fprs(&distmat, query, gallery)?),
+        (true, false) => {
+            let (same, diff) = pair_distances(&distmat, query, gallery)?;
+            let curve = roc_curve(&same, &diff);
+            Some(a.fpr.iter().map(|&f| curve.at_fpr(f)).collect())
+        }
     };
     if a.json {
         let mut out = summary_json(&m);
         if let Some(points) = &roc {
             out["tpr_at_fpr"] = serde_json::to_value(points)?;
+        }
+        if a.per_query {
+            let rows: Vec<Option<&occreid_eval::QueryOutcome>> = m.per_query.iter().map(|r| r.as_ref().ok()).collect();
+            out["per_query"] = serde_json::to_value(rows)?;
         }
         println!("{}", serde_json::to_string(&out)?);
     } else {

@@ -172,3 +172,39 @@ fn rerank_writes_torchreid_result_and_never_overwrites() {
     assert_clean_failure(&run_strs(&bad), &["q_q.npy", "80x80"]);
     assert!(!tmp.path().join("r2.npy").exists());
 }
+
+#[test]
+fn metrics_roc_and_per_query_json() {
+    let dir = fixtures().join("market/case06_q200_g1500");
+    let mut args = metrics_args(&dir);
+    args.extend(["--roc", "--per-query", "--json"].map(String::from));
+    let out = run_strs(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("roc/case06_q200_g1500.json")).unwrap()).unwrap();
+    for (g, w) in got["tpr_at_fpr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(reference["points"].as_array().unwrap())
+    {
+        assert!((g["tpr"].as_f64().unwrap() - w["tpr"].as_f64().unwrap()).abs() < 1e-12);
+    }
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let per_query = got["per_query"].as_array().unwrap();
+    for (g, w) in per_query.iter().zip(expected["per_query_ap"].as_array().unwrap()) {
+        match w.as_f64() {
+            Some(w) => assert!((g["ap"].as_f64().unwrap() - w).abs() <= 1e-6),
+            None => assert!(g.is_null()),
+        }
+    }
+
+    let mut custom = metrics_args(&dir);
+    custom.extend(["--roc", "--fpr", "0.01", "--json"].map(String::from));
+    let got: serde_json::Value = serde_json::from_slice(&run_strs(&custom).stdout).unwrap();
+    let point = &got["tpr_at_fpr"][0];
+    assert!((point["tpr"].as_f64().unwrap() - reference["points"][2]["tpr"].as_f64().unwrap()).abs() < 1e-12);
+    assert_eq!(got["tpr_at_fpr"].as_array().unwrap().len(), 1);
+}
