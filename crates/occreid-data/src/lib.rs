@@ -7,3 +7,5 @@ pub mod occluders;
 pub mod samplers;
 pub mod synth;
 pub mod transforms;
+
+pub use datasets::{reader, DataError, DatasetReader, ReaderOptions, Sample, Split};

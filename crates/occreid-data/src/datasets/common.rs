@@ -289,9 +289,9 @@ impl SplitMix64 {
     pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * self.f32()
     }
-    /// Uniform integer in `0..n` (`n > 0`; Lemire's multiply-shift, bias below 2^-32 for small n).
+    /// Integer in `0..n` (`n > 0`) by Lemire's multiply-shift (bias below `n / 2^64`).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
     pub(crate) fn chance(&mut self, p: f32) -> bool {
         self.f32() < p
