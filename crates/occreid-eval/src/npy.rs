@@ -296,6 +296,20 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix, NpyError> {
     Ok(Matrix::new(rows, cols, data))
 }
 
+/// Reads a float array of any rank (C order) as its shape and f32 values.
+pub fn read_f32_array(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
+    let mut r = NpyReader::open(path)?;
+    if r.fortran_order && r.shape.len() > 1 {
+        return Err(format_err(
+            &r.path,
+            "Fortran-order arrays of rank > 1 are not supported here",
+        ));
+    }
+    let mut data = vec![0f32; r.shape.iter().product()];
+    r.read_f32_into(&mut data)?;
+    Ok((r.shape.clone(), data))
+}
+
 /// Reads a 1-D integer array (i64 or i32), e.g. identity or camera labels.
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<i64>, NpyError> {
     let mut r = NpyReader::open(path)?;

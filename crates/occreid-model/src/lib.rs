@@ -1,0 +1,7 @@
+//! Networks and losses for occluded re-ID on libtorch (tch 0.24).
+//!
+//! * [`resnet`]: torchvision-layout ResNet-18/34/50/101 with `last_stride` and BoT's stem switch.
+//! * [`weights`]: load `.pth` (PyTorch zip state dicts) and `.safetensors` by parameter name, with a
+//!   report of missing, unexpected and mis-shaped keys.
+pub mod resnet;
+pub mod weights;

@@ -1,0 +1,221 @@
+//! torchvision-layout ResNets. Parameter names equal torchvision's state-dict keys (`conv1.weight`,
+//! `layer3.2.bn2.running_var`, `layer1.0.downsample.0.weight`, …) so ImageNet checkpoints load by name.
+use occreid_torch::tch::nn::{self, ModuleT};
+use occreid_torch::tch::Tensor;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Depth {
+    #[serde(rename = "resnet18")]
+    R18,
+    #[serde(rename = "resnet34")]
+    R34,
+    #[serde(rename = "resnet50")]
+    R50,
+    #[serde(rename = "resnet101")]
+    R101,
+}
+
+impl Depth {
+    fn blocks(self) -> [i64; 4] {
+        match self {
+            Depth::R18 => [2, 2, 2, 2],
+            Depth::R34 | Depth::R50 => [3, 4, 6, 3],
+            Depth::R101 => [3, 4, 23, 3],
+        }
+    }
+    fn bottleneck(self) -> bool {
+        matches!(self, Depth::R50 | Depth::R101)
+    }
+    /// Channels of the final feature map (512 for basic blocks, 2048 for bottlenecks).
+    pub fn out_channels(self) -> i64 {
+        if self.bottleneck() {
+            2048
+        } else {
+            512
+        }
+    }
+}
+
+impl std::str::FromStr for Depth {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "resnet18" => Ok(Self::R18),
+            "resnet34" => Ok(Self::R34),
+            "resnet50" => Ok(Self::R50),
+            "resnet101" => Ok(Self::R101),
+            _ => Err(format!(
+                "unknown backbone '{s}': expected resnet18, resnet34, resnet50 or resnet101"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    pub depth: Depth,
+    /// Stride of layer4's first block: 2 in torchvision, 1 in BoT ("last stride") for a 16×8 map.
+    pub last_stride: i64,
+    /// torchvision applies ReLU after the stem BN; BoT's backbone omits it (`conv1 → bn1 → maxpool`).
+    pub stem_relu: bool,
+}
+
+impl ResNetConfig {
+    /// BoT's backbone: last stride 1, no stem ReLU.
+    pub fn bot(depth: Depth) -> Self {
+        Self {
+            depth,
+            last_stride: 1,
+            stem_relu: false,
+        }
+    }
+    pub fn torchvision(depth: Depth) -> Self {
+        Self {
+            depth,
+            last_stride: 2,
+            stem_relu: true,
+        }
+    }
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding: k / 2,
+        bias: false,
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
+}
+
+#[derive(Debug)]
+struct Block {
+    convs: Vec<nn::Conv2D>,
+    bns: Vec<nn::BatchNorm>,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl Block {
+    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, bottleneck: bool) -> Self {
+        let expansion = if bottleneck { 4 } else { 1 };
+        let c_out = planes * expansion;
+        let (convs, bns) = if bottleneck {
+            (
+                vec![
+                    conv(p / "conv1", c_in, planes, 1, 1),
+                    // torchvision (v1.5) strides the 3×3 convolution.
+                    conv(p / "conv2", planes, planes, 3, stride),
+                    conv(p / "conv3", planes, c_out, 1, 1),
+                ],
+                vec![bn(p / "bn1", planes), bn(p / "bn2", planes), bn(p / "bn3", c_out)],
+            )
+        } else {
+            (
+                vec![
+                    conv(p / "conv1", c_in, planes, 3, stride),
+                    conv(p / "conv2", planes, planes, 3, 1),
+                ],
+                vec![bn(p / "bn1", planes), bn(p / "bn2", planes)],
+            )
+        };
+        let downsample = (stride != 1 || c_in != c_out).then(|| {
+            let d = p / "downsample";
+            (conv(&d / "0", c_in, c_out, 1, stride), bn(&d / "1", c_out))
+        });
+        Self { convs, bns, downsample }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut y = x.shallow_clone();
+        let last = self.convs.len() - 1;
+        for (k, (c, b)) in self.convs.iter().zip(&self.bns).enumerate() {
+            y = y.apply(c).apply_t(b, train);
+            if k < last {
+                y = y.relu();
+            }
+        }
+        let identity = match &self.downsample {
+            Some((c, b)) => x.apply(c).apply_t(b, train),
+            None => x.shallow_clone(),
+        };
+        (y + identity).relu()
+    }
+}
+
+/// A ResNet trunk without the classifier (`fc`): image batch [B, 3, H, W] → feature map [B, C, h, w].
+#[derive(Debug)]
+pub struct ResNet {
+    config: ResNetConfig,
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    layers: Vec<Vec<Block>>,
+}
+
+impl ResNet {
+    pub fn new(p: &nn::Path, config: ResNetConfig) -> Self {
+        let bottleneck = config.depth.bottleneck();
+        let expansion = if bottleneck { 4 } else { 1 };
+        let conv1 = nn::conv2d(
+            p / "conv1",
+            3,
+            64,
+            7,
+            nn::ConvConfig {
+                stride: 2,
+                padding: 3,
+                bias: false,
+                ..Default::default()
+            },
+        );
+        let bn1 = bn(p / "bn1", 64);
+        let mut c_in = 64;
+        let mut layers = Vec::new();
+        for (i, (&n, planes)) in config.depth.blocks().iter().zip([64, 128, 256, 512]).enumerate() {
+            let stride = match i {
+                0 => 1,
+                3 => config.last_stride,
+                _ => 2,
+            };
+            let lp = p / format!("layer{}", i + 1);
+            let blocks = (0..n)
+                .map(|b| {
+                    let block = Block::new(&(&lp / b), c_in, planes, if b == 0 { stride } else { 1 }, bottleneck);
+                    c_in = planes * expansion;
+                    block
+                })
+                .collect();
+            layers.push(blocks);
+        }
+        Self {
+            config,
+            conv1,
+            bn1,
+            layers,
+        }
+    }
+
+    pub fn config(&self) -> ResNetConfig {
+        self.config
+    }
+}
+
+impl ModuleT for ResNet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut y = x.apply(&self.conv1).apply_t(&self.bn1, train);
+        if self.config.stem_relu {
+            y = y.relu();
+        }
+        y = y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        for layer in &self.layers {
+            for block in layer {
+                y = block.forward_t(&y, train);
+            }
+        }
+        y
+    }
+}
