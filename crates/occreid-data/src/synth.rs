@@ -69,7 +69,10 @@ pub enum SynthError {
         value: String,
         expected: &'static str,
     },
-    #[error("{path}: output folder is not empty; the generator only writes into a new or empty folder. Fix: choose another --out or remove it")]
+    #[error(
+        "{path}: output folder is not empty; the generator only writes into a new or empty folder. \
+         Fix: choose another --out or remove it"
+    )]
     NotEmpty { path: PathBuf },
     #[error("{path}: exists and is not a folder. Fix: choose another --out")]
     NotAFolder { path: PathBuf },
@@ -217,7 +220,9 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthEr
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = parent.join(format!(".{stem}.synth-tmp-{}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!(".{stem}.synth-tmp-{}-{call}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }

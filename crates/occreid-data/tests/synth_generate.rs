@@ -170,23 +170,24 @@ fn refuses_non_empty_output_and_bad_options_and_leaves_no_temp_folder() {
 }
 
 #[test]
-fn two_images_per_id_still_gives_valid_queries() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("s");
-    generate(
-        &out,
-        &SynthOptions {
+fn few_images_per_id_still_give_every_query_a_cross_camera_match() {
+    for (k, cameras) in [(2, 2), (3, 6), (5, 3), (4, 6)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("s");
+        let opts = SynthOptions {
             ids: 8,
-            images_per_id: 2,
-            cameras: 2,
+            images_per_id: k,
+            cameras,
             ..SynthOptions::default()
-        },
-    )
-    .unwrap();
-    let split = read_market(&out);
-    assert_eq!((split.query.len(), split.gallery.len()), (4, 4));
-    for q in &split.query {
-        assert!(split.gallery.iter().any(|g| g.pid == q.pid && g.camid != q.camid));
+        };
+        generate(&out, &opts).unwrap();
+        let split = read_market(&out);
+        assert_eq!(split.query.len() + split.gallery.len(), 4 * k, "k={k}");
+        assert_eq!(split.counts().query.ids, 4, "k={k}: every test identity has a query");
+        for q in &split.query {
+            let ok = split.gallery.iter().any(|g| g.pid == q.pid && g.camid != q.camid);
+            assert!(ok, "k={k} cameras={cameras}: {} has no cross-camera match", q.path.display());
+        }
     }
 }
 
@@ -248,8 +249,14 @@ fn colour_histogram_baseline_is_above_chance_and_far_from_perfect() {
     let gallery_ids = split.counts().gallery.ids as f64;
     let chance = 1.0 / gallery_ids;
     eprintln!(
-        "colour-histogram NN on synth (100 ids x 8, seed 0): rank-1 {:.3}, rank-5 {:.3}, mAP {:.3}; chance rank-1 {:.3} ({} queries, {} gallery images)",
-        m.cmc[0], m.cmc[4], m.map, chance, split.query.len(), split.gallery.len()
+        "colour-histogram NN on synth (100 ids x 8, seed 0): rank-1 {:.3}, rank-5 {:.3}, mAP {:.3}; \
+         chance rank-1 {:.3} ({} queries, {} gallery images)",
+        m.cmc[0],
+        m.cmc[4],
+        m.map,
+        chance,
+        split.query.len(),
+        split.gallery.len()
     );
     assert!(m.cmc[0] > 5.0 * chance, "rank-1 {} is near chance {}", m.cmc[0], chance);
     assert!(

@@ -278,7 +278,7 @@ pub fn reader(name: &str, opts: &ReaderOptions) -> Result<Box<dyn DatasetReader>
             valid: DATASET_NAMES.join(", "),
         });
     };
-    if opts.cuhk01_train_ids == 0 || opts.cuhk01_train_ids >= cuhk01::NUM_IDS {
+    if name == "cuhk01" && (opts.cuhk01_train_ids == 0 || opts.cuhk01_train_ids >= cuhk01::NUM_IDS) {
         return Err(DataError::BadOption {
             option: "cuhk01_train_ids".into(),
             value: opts.cuhk01_train_ids.to_string(),

@@ -256,7 +256,6 @@ impl World {
     /// Draws one image as packed RGB8.
     pub(super) fn draw(&self, pid: i64, index: usize, cam: usize) -> Vec<u8> {
         let (w, h) = (self.o.width as usize, self.o.height as usize);
-        let (wf, hf) = (w as f32, h as f32);
         let cam = &self.cameras[cam];
         let id = Identity::new(self.o.seed, pid);
         let mut g = SplitMix64::stream(self.o.seed, pid as u64, 1 + index as u64);
@@ -265,212 +264,252 @@ impl World {
             h,
             px: vec![[0.0; 3]; w * h],
         };
-
-        // Background: wall, floor with tiles, clutter.
-        let horizon = cam.horizon * hf + g.range(-0.05, 0.05) * hf;
-        let tile = cam.tile * hf / 128.0;
-        cv.rect([0.0, 0.0, wf, hf], |x, y| {
-            if y < horizon {
-                cam.wall
-            } else {
-                let odd = ((x / tile).floor() as i64 + ((y - horizon) / tile).floor() as i64) % 2 != 0;
-                let d = if odd { 0.88 } else { 1.0 };
-                [cam.floor[0] * d, cam.floor[1] * d, cam.floor[2] * d]
-            }
-        });
-        for _ in 0..g.below(3) {
-            let c = colour(&mut g);
-            let (x, y) = (g.range(-0.2, 1.0) * wf, g.range(0.0, 0.8) * hf);
-            let (bw, bh) = (g.range(0.1, 0.4) * wf, g.range(0.05, 0.3) * hf);
-            cv.rect([x, y, x + bw, y + bh], |_, _| c);
+        background(&mut cv, cam, &mut g);
+        let pose = Pose::sample(&mut g, cam, &id, w as f32, h as f32);
+        lower_body(&mut cv, &id, &pose);
+        upper_body(&mut cv, &id, &pose);
+        head(&mut cv, &id, &pose);
+        if g.chance(self.o.occlusion) {
+            occluder(&mut cv, &mut g, &pose);
         }
+        optics(&cv, cam, &mut g)
+    }
+}
 
-        // Person geometry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Front,
+    Back,
+    Side,
+}
+
+/// Where the person stands and how, in one image.
+struct Pose {
+    /// Person height in pixels.
+    ph: f32,
+    cx: f32,
+    top: f32,
+    view: View,
+    facing_left: bool,
+    half_w: f32,
+    stride: f32,
+    swing: f32,
+}
+
+impl Pose {
+    fn sample(g: &mut SplitMix64, cam: &Camera, id: &Identity, wf: f32, hf: f32) -> Self {
         let ph = hf * g.range(0.78, 0.95);
         let cx = wf / 2.0 + g.range(-0.1, 0.1) * wf;
         let top = (hf - ph) / 2.0 + g.range(-0.04, 0.04) * hf;
-        let yy = |f: f32| top + f * ph;
         let r = g.f32();
         let view = if r < cam.views[0] {
-            0
+            View::Front
         } else if r < cam.views[0] + cam.views[1] {
-            1
+            View::Back
         } else {
-            2
+            View::Side
         };
-        let facing_left = g.chance(0.5);
-        let half_w = ph * 0.13 * id.build * if view == 2 { 0.65 } else { 1.0 };
-        let torso = [cx - half_w, yy(0.16), cx + half_w, yy(0.52)];
-        let stride = g.range(-0.35, 0.35) * if view == 2 { 1.0 } else { 0.4 };
-        let swing = g.range(-0.4, 0.4);
-        let mirror = view == 1;
-
-        // Backpack seen from the side sticks out behind the torso.
-        if let (Some(c), 2) = (id.backpack, view) {
-            let bx = if facing_left {
-                torso[2] - 0.02 * ph
-            } else {
-                torso[0] - 0.1 * ph
-            };
-            cv.rect([bx, yy(0.18), bx + 0.12 * ph, yy(0.45)], |_, _| c);
+        let side = view == View::Side;
+        Self {
+            ph,
+            cx,
+            top,
+            view,
+            facing_left: g.chance(0.5),
+            half_w: ph * 0.13 * id.build * if side { 0.65 } else { 1.0 },
+            stride: g.range(-0.35, 0.35) * if side { 1.0 } else { 0.4 },
+            swing: g.range(-0.4, 0.4),
         }
-        // Legs and shoes.
-        let hip = yy(0.5);
-        let ankle = yy(0.95);
-        let leg_r = 0.045 * ph * id.build;
-        for side in [-1.0f32, 1.0] {
-            let hx = cx + side * half_w * 0.5;
-            let foot = [hx + side * stride * 0.5 * ph * 0.25 + stride * 0.1 * ph, ankle];
-            let knee_y = yy(0.73);
-            let bottom = id.bottom;
-            let bottom_box = [cx - half_w, hip, cx + half_w, ankle];
-            let cloth_end = match id.bottom_kind {
-                0 => 1.0,
-                _ => (knee_y - hip) / (ankle - hip),
-            };
-            let skin = id.skin;
-            cv.capsule([hx, hip], foot, leg_r, move |x, y| {
-                if (y - hip) / (ankle - hip) <= cloth_end {
-                    bottom.at(x, y, bottom_box, ph, mirror)
-                } else {
-                    skin
-                }
-            });
-            let shoe = id.shoes;
-            let toe = if facing_left && view == 2 { -1.0 } else { 1.0 };
-            cv.ellipse(
-                foot[0] + toe * 0.02 * ph,
-                ankle + 0.015 * ph,
-                0.05 * ph,
-                0.025 * ph,
-                shoe,
-            );
-        }
-        if id.bottom_kind == 2 {
-            let (b, bb) = (id.bottom, [cx - half_w * 1.5, hip, cx + half_w * 1.5, yy(0.72)]);
-            let inside = move |x: f32, y: f32| {
-                let t = (y - bb[1]) / (bb[3] - bb[1]);
-                (x - cx).abs() <= half_w * (1.0 + 0.5 * t)
-            };
-            cv.fill(bb, inside, move |x, y| b.at(x, y, bb, ph, mirror));
-        }
-        // Torso, backpack from behind, logo from the front.
-        let t = id.top;
-        cv.rect(torso, move |x, y| t.at(x, y, torso, ph, mirror));
-        if let (Some(c), 1) = (id.backpack, view) {
-            cv.rect([cx - half_w * 0.75, yy(0.2), cx + half_w * 0.75, yy(0.46)], |_, _| c);
-        }
-        if let (Some(c), 0) = (id.logo, view) {
-            let s = 0.05 * ph;
-            cv.rect([cx - s, yy(0.24), cx + s, yy(0.24) + s * 1.4], |_, _| c);
-        }
-        // Arms: sleeve, then skin.
-        let arm_r = 0.035 * ph * id.build;
-        let sides: &[f32] = if view == 2 { &[1.0] } else { &[-1.0, 1.0] };
-        for &side in sides {
-            let sx = if view == 2 {
-                cx
-            } else {
-                cx + side * (half_w + arm_r * 0.6)
-            };
-            let shoulder = [sx, yy(0.18)];
-            let hand = [sx + swing * side * 0.12 * ph, yy(0.5)];
-            let (sleeve_end, top_c, skin) = (if id.short_sleeves { 0.4 } else { 0.9 }, id.top.a, id.skin);
-            cv.capsule(shoulder, hand, arm_r, move |_, y| {
-                if (y - shoulder[1]) / (hand[1] - shoulder[1]) <= sleeve_end {
-                    top_c
-                } else {
-                    skin
-                }
-            });
-        }
-        // Shoulder bag with strap.
-        if let Some(c) = id.shoulder_bag {
-            let side = if facing_left { -1.0 } else { 1.0 };
-            let bx = cx + side * (half_w + 0.02 * ph);
-            cv.capsule(
-                [cx - side * half_w * 0.8, yy(0.17)],
-                [bx, yy(0.47)],
-                0.012 * ph,
-                |_, _| c,
-            );
-            cv.rect([bx - 0.06 * ph, yy(0.44), bx + 0.06 * ph, yy(0.55)], |_, _| c);
-        }
-        // Head, hair, cap.
-        let (hx, hy, hr) = (cx, yy(0.085), 0.062 * ph);
-        cv.ellipse(hx, hy, hr * 0.85, hr, id.skin);
-        let hair = id.hair;
-        if view == 1 {
-            cv.ellipse(hx, hy, hr * 0.88, hr * 1.02, hair);
-        } else {
-            cv.fill(
-                [hx - hr, hy - hr * 1.1, hx + hr, hy],
-                |x, y| ((x - hx) / (hr * 0.9)).powi(2) + ((y - hy) / (hr * 1.05)).powi(2) <= 1.0 && y < hy - hr * 0.35,
-                |_, _| hair,
-            );
-        }
-        if id.long_hair {
-            cv.rect([hx - hr * 0.9, hy, hx + hr * 0.9, yy(0.22)], |x, _| {
-                if view == 1 || (x - hx).abs() > hr * 0.55 {
-                    hair
-                } else {
-                    id.skin
-                }
-            });
-        }
-        if let Some(c) = id.cap {
-            cv.fill(
-                [hx - hr, hy - hr * 1.15, hx + hr * 1.4, hy - hr * 0.3],
-                |x, y| {
-                    ((x - hx) / hr).powi(2) + ((y - hy) / (hr * 1.1)).powi(2) <= 1.05
-                        || (y > hy - hr * 0.5 && y < hy - hr * 0.3)
-                },
-                |_, _| c,
-            );
-        }
-
-        // Occluder in front of the person.
-        if g.chance(self.o.occlusion) {
-            let c = colour(&mut g);
-            match g.below(3) {
-                0 => {
-                    let x = cx + g.range(-0.3, 0.3) * wf;
-                    cv.capsule(
-                        [x, yy(g.range(-0.2, 0.3))],
-                        [x, hf + 2.0],
-                        g.range(0.04, 0.09) * wf,
-                        |_, _| c,
-                    );
-                }
-                1 => {
-                    let y = yy(g.range(0.45, 0.75));
-                    cv.rect([-1.0, y, wf + 1.0, hf + 1.0], |x, _| {
-                        if (x / (0.3 * wf)).floor() as i64 % 3 == 0 {
-                            [c[0] * 0.7, c[1] * 0.7, c[2] * 0.7]
-                        } else {
-                            c
-                        }
-                    });
-                }
-                _ => {
-                    let (x, y) = (g.range(-0.3, 0.7) * wf, yy(g.range(0.1, 0.7)));
-                    cv.rect([x, y, x + g.range(0.3, 0.6) * wf, y + g.range(0.2, 0.4) * hf], |_, _| c);
-                }
-            }
-        }
-
-        // Camera optics and sensor noise.
-        let gain = cam.gain * g.range(0.93, 1.07);
-        let noise = g.range(2.0, 8.0);
-        let mut out = Vec::with_capacity(w * h * 3);
-        for (i, p) in cv.px.iter().enumerate() {
-            let y = (i / w) as f32 / hf - 0.5;
-            let light = gain * (1.0 + cam.gradient * y);
-            for (v, cast) in p.iter().zip(cam.cast) {
-                let n = (g.f32() + g.f32() - 1.0) * noise;
-                out.push((v * light * cast + n).round().clamp(0.0, 255.0) as u8);
-            }
-        }
-        out
     }
+    /// Image row at fraction `f` of the person's height.
+    fn y(&self, f: f32) -> f32 {
+        self.top + f * self.ph
+    }
+    /// Seen from behind, left and right swap.
+    fn mirror(&self) -> bool {
+        self.view == View::Back
+    }
+    fn torso(&self) -> [f32; 4] {
+        [self.cx - self.half_w, self.y(0.16), self.cx + self.half_w, self.y(0.52)]
+    }
+}
+
+/// Wall, tiled floor, and a few clutter blocks.
+fn background(cv: &mut Canvas, cam: &Camera, g: &mut SplitMix64) {
+    let (wf, hf) = (cv.w as f32, cv.h as f32);
+    let horizon = cam.horizon * hf + g.range(-0.05, 0.05) * hf;
+    let tile = cam.tile * hf / 128.0;
+    cv.rect([0.0, 0.0, wf, hf], |x, y| {
+        if y < horizon {
+            cam.wall
+        } else {
+            let odd = ((x / tile).floor() as i64 + ((y - horizon) / tile).floor() as i64) % 2 != 0;
+            let d = if odd { 0.88 } else { 1.0 };
+            [cam.floor[0] * d, cam.floor[1] * d, cam.floor[2] * d]
+        }
+    });
+    for _ in 0..g.below(3) {
+        let c = colour(g);
+        let (x, y) = (g.range(-0.2, 1.0) * wf, g.range(0.0, 0.8) * hf);
+        let (bw, bh) = (g.range(0.1, 0.4) * wf, g.range(0.05, 0.3) * hf);
+        cv.rect([x, y, x + bw, y + bh], |_, _| c);
+    }
+}
+
+/// A side-view backpack (behind everything), legs, shoes, skirt.
+fn lower_body(cv: &mut Canvas, id: &Identity, p: &Pose) {
+    let (ph, cx, half_w, mirror) = (p.ph, p.cx, p.half_w, p.mirror());
+    if let (Some(c), View::Side) = (id.backpack, p.view) {
+        let torso = p.torso();
+        let bx = if p.facing_left {
+            torso[2] - 0.02 * ph
+        } else {
+            torso[0] - 0.1 * ph
+        };
+        cv.rect([bx, p.y(0.18), bx + 0.12 * ph, p.y(0.45)], |_, _| c);
+    }
+    let (hip, knee, ankle) = (p.y(0.5), p.y(0.73), p.y(0.95));
+    let leg_r = 0.045 * ph * id.build;
+    let (bottom, skin) = (id.bottom, id.skin);
+    let bottom_box = [cx - half_w, hip, cx + half_w, ankle];
+    // Trousers reach the ankle; shorts and skirts stop at the knee.
+    let cloth_end = if id.bottom_kind == 0 { ankle } else { knee };
+    for side in [-1.0f32, 1.0] {
+        let hx = cx + side * half_w * 0.5;
+        let foot = [hx + side * p.stride * 0.125 * ph + p.stride * 0.1 * ph, ankle];
+        cv.capsule([hx, hip], foot, leg_r, move |x, y| {
+            if y <= cloth_end {
+                bottom.at(x, y, bottom_box, ph, mirror)
+            } else {
+                skin
+            }
+        });
+        let toe = if p.facing_left && p.view == View::Side {
+            -1.0
+        } else {
+            1.0
+        };
+        let shoe = [foot[0] + toe * 0.02 * ph, ankle + 0.015 * ph];
+        cv.ellipse(shoe[0], shoe[1], 0.05 * ph, 0.025 * ph, id.shoes);
+    }
+    if id.bottom_kind == 2 {
+        let bb = [cx - half_w * 1.5, hip, cx + half_w * 1.5, p.y(0.72)];
+        let inside = move |x: f32, y: f32| (x - cx).abs() <= half_w * (1.0 + 0.5 * (y - bb[1]) / (bb[3] - bb[1]));
+        cv.fill(bb, inside, move |x, y| bottom.at(x, y, bb, ph, mirror));
+    }
+}
+
+/// Torso, a backpack seen from behind, a logo seen from the front, arms, a shoulder bag.
+fn upper_body(cv: &mut Canvas, id: &Identity, p: &Pose) {
+    let (ph, cx, half_w, mirror) = (p.ph, p.cx, p.half_w, p.mirror());
+    let (top, torso) = (id.top, p.torso());
+    cv.rect(torso, move |x, y| top.at(x, y, torso, ph, mirror));
+    if let (Some(c), View::Back) = (id.backpack, p.view) {
+        cv.rect([cx - half_w * 0.75, p.y(0.2), cx + half_w * 0.75, p.y(0.46)], |_, _| c);
+    }
+    if let (Some(c), View::Front) = (id.logo, p.view) {
+        let s = 0.05 * ph;
+        cv.rect([cx - s, p.y(0.24), cx + s, p.y(0.24) + s * 1.4], |_, _| c);
+    }
+    // Arms: sleeve, then skin.
+    let arm_r = 0.035 * ph * id.build;
+    let sides: &[f32] = if p.view == View::Side { &[1.0] } else { &[-1.0, 1.0] };
+    let (sleeve_end, sleeve, skin) = (if id.short_sleeves { 0.4 } else { 0.9 }, id.top.a, id.skin);
+    for &side in sides {
+        let sx = if p.view == View::Side {
+            cx
+        } else {
+            cx + side * (half_w + arm_r * 0.6)
+        };
+        let shoulder = [sx, p.y(0.18)];
+        let hand = [sx + p.swing * side * 0.12 * ph, p.y(0.5)];
+        cv.capsule(shoulder, hand, arm_r, move |_, y| {
+            if (y - shoulder[1]) / (hand[1] - shoulder[1]) <= sleeve_end {
+                sleeve
+            } else {
+                skin
+            }
+        });
+    }
+    if let Some(c) = id.shoulder_bag {
+        let side = if p.facing_left { -1.0 } else { 1.0 };
+        let bx = cx + side * (half_w + 0.02 * ph);
+        let strap = ([cx - side * half_w * 0.8, p.y(0.17)], [bx, p.y(0.47)]);
+        cv.capsule(strap.0, strap.1, 0.012 * ph, |_, _| c);
+        cv.rect([bx - 0.06 * ph, p.y(0.44), bx + 0.06 * ph, p.y(0.55)], |_, _| c);
+    }
+}
+
+/// Face, hair (covering the head from behind), long hair, cap.
+fn head(cv: &mut Canvas, id: &Identity, p: &Pose) {
+    let (hx, hy, hr) = (p.cx, p.y(0.085), 0.062 * p.ph);
+    let (hair, skin, back) = (id.hair, id.skin, p.view == View::Back);
+    cv.ellipse(hx, hy, hr * 0.85, hr, skin);
+    if back {
+        cv.ellipse(hx, hy, hr * 0.88, hr * 1.02, hair);
+    } else {
+        let inside = |x: f32, y: f32| {
+            ((x - hx) / (hr * 0.9)).powi(2) + ((y - hy) / (hr * 1.05)).powi(2) <= 1.0 && y < hy - hr * 0.35
+        };
+        cv.fill([hx - hr, hy - hr * 1.1, hx + hr, hy], inside, |_, _| hair);
+    }
+    if id.long_hair {
+        let around_face = |x: f32, _| if back || (x - hx).abs() > hr * 0.55 { hair } else { skin };
+        cv.rect([hx - hr * 0.9, hy, hx + hr * 0.9, p.y(0.22)], around_face);
+    }
+    if let Some(c) = id.cap {
+        let inside = |x: f32, y: f32| {
+            ((x - hx) / hr).powi(2) + ((y - hy) / (hr * 1.1)).powi(2) <= 1.05
+                || (y > hy - hr * 0.5 && y < hy - hr * 0.3)
+        };
+        cv.fill(
+            [hx - hr, hy - hr * 1.15, hx + hr * 1.4, hy - hr * 0.3],
+            inside,
+            |_, _| c,
+        );
+    }
+}
+
+/// Something in front of the person: a pole, a car-like block over the legs, or a box.
+fn occluder(cv: &mut Canvas, g: &mut SplitMix64, p: &Pose) {
+    let (wf, hf) = (cv.w as f32, cv.h as f32);
+    let c = colour(g);
+    match g.below(3) {
+        0 => {
+            let x = p.cx + g.range(-0.3, 0.3) * wf;
+            let (from, r) = ([x, p.y(g.range(-0.2, 0.3))], g.range(0.04, 0.09) * wf);
+            cv.capsule(from, [x, hf + 2.0], r, |_, _| c);
+        }
+        1 => {
+            let y = p.y(g.range(0.45, 0.75));
+            let dark = [c[0] * 0.7, c[1] * 0.7, c[2] * 0.7];
+            cv.rect([-1.0, y, wf + 1.0, hf + 1.0], |x, _| {
+                if (x / (0.3 * wf)).floor() as i64 % 3 == 0 {
+                    dark
+                } else {
+                    c
+                }
+            });
+        }
+        _ => {
+            let (x, y) = (g.range(-0.3, 0.7) * wf, p.y(g.range(0.1, 0.7)));
+            cv.rect([x, y, x + g.range(0.3, 0.6) * wf, y + g.range(0.2, 0.4) * hf], |_, _| c);
+        }
+    }
+}
+
+/// Camera gain with a vertical gradient, colour cast, and sensor noise; packed RGB8.
+fn optics(cv: &Canvas, cam: &Camera, g: &mut SplitMix64) -> Vec<u8> {
+    let gain = cam.gain * g.range(0.93, 1.07);
+    let noise = g.range(2.0, 8.0);
+    let mut out = Vec::with_capacity(cv.w * cv.h * 3);
+    for (i, p) in cv.px.iter().enumerate() {
+        let y = (i / cv.w) as f32 / cv.h as f32 - 0.5;
+        let light = gain * (1.0 + cam.gradient * y);
+        for (v, cast) in p.iter().zip(cam.cast) {
+            let n = (g.f32() + g.f32() - 1.0) * noise;
+            out.push((v * light * cast + n).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    out
 }
