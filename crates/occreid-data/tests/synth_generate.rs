@@ -186,7 +186,11 @@ fn few_images_per_id_still_give_every_query_a_cross_camera_match() {
         assert_eq!(split.counts().query.ids, 4, "k={k}: every test identity has a query");
         for q in &split.query {
             let ok = split.gallery.iter().any(|g| g.pid == q.pid && g.camid != q.camid);
-            assert!(ok, "k={k} cameras={cameras}: {} has no cross-camera match", q.path.display());
+            assert!(
+                ok,
+                "k={k} cameras={cameras}: {} has no cross-camera match",
+                q.path.display()
+            );
         }
     }
 }
