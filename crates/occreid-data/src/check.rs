@@ -197,42 +197,36 @@ fn png_has_iend(bytes: &[u8]) -> bool {
     bytes[bytes.len().saturating_sub(1024)..].windows(8).any(|w| w == IEND)
 }
 
+/// One problem per split whose counts differ from the canonical ones, listing every count that differs.
 fn count_mismatches(
     split: &str,
     found: Counts,
     expected: ExpectedCounts,
     canonical: &CanonicalCounts,
     path: Option<&Path>,
-) -> Vec<Problem> {
-    let severity = if canonical.verified {
-        Severity::Error
-    } else {
-        Severity::Warning
-    };
-    [
+) -> Option<Problem> {
+    let differing: Vec<String> = [
         ("images", found.images, expected.images),
         ("identities", found.ids, expected.ids),
         ("cameras", found.cameras, expected.cameras),
     ]
     .into_iter()
-    .filter_map(|(what, n, e)| {
-        let e = e?;
-        (n != e).then(|| Problem {
-            kind: "count_mismatch".into(),
-            severity,
-            path: path.map(Path::to_path_buf),
-            message: format!(
-                "{split}: {n} {what}, canonical {e} ({}{})",
-                canonical.source,
-                if canonical.verified {
-                    ""
-                } else {
-                    "; unverified, so only a warning"
-                }
-            ),
-        })
+    .filter_map(|(what, n, e)| e.filter(|&e| e != n).map(|e| format!("{n} {what} (canonical {e})")))
+    .collect();
+    if differing.is_empty() {
+        return None;
+    }
+    let (severity, note) = if canonical.verified {
+        (Severity::Error, "")
+    } else {
+        (Severity::Warning, "; unverified, so only a warning")
+    };
+    Some(Problem {
+        kind: "count_mismatch".into(),
+        severity,
+        path: path.map(Path::to_path_buf),
+        message: format!("{split}: {} [{}{note}]", differing.join(", "), canonical.source),
     })
-    .collect()
 }
 
 fn unmatched_queries(query: &[Sample], gallery: &[Sample]) -> Option<Problem> {
@@ -310,7 +304,7 @@ pub fn render_text(r: &CheckReport) -> String {
     if r.problems.is_empty() {
         let _ = writeln!(s, "\nno problems");
     } else {
-        let _ = writeln!(s, "\n{errors} errors, {warnings} warnings:");
+        let _ = writeln!(s, "\n{errors} error(s), {warnings} warning(s):");
         for p in &r.problems {
             let sev = match p.severity {
                 Severity::Error => "error",

@@ -37,7 +37,10 @@ pub(crate) fn resolve_root(
             fix: "pass --root pointing at an existing folder".into(),
         });
     }
-    let dirs: Vec<PathBuf> = candidates.iter().map(|c| root.join(c)).collect();
+    let dirs: Vec<PathBuf> = candidates
+        .iter()
+        .map(|c| if c.is_empty() { root.to_path_buf() } else { root.join(c) })
+        .collect();
     let has = |d: &Path, r: &str| d.join(r).exists();
     let found = dirs
         .iter()
