@@ -3,5 +3,7 @@
 //! * [`resnet`]: torchvision-layout ResNet-18/34/50/101 with `last_stride` and BoT's stem switch.
 //! * [`weights`]: load `.pth` (PyTorch zip state dicts) and `.safetensors` by parameter name, with a
 //!   report of missing, unexpected and mis-shaped keys.
+pub mod layers;
+pub mod losses;
 pub mod resnet;
 pub mod weights;

@@ -1,0 +1,82 @@
+//! Re-ID losses with the exact forms of reid-strong-baseline (`layers/triplet_loss.py`,
+//! `layers/center_loss.py`).
+use occreid_torch::tch::nn::{self, Init};
+use occreid_torch::tch::{Kind, Reduction, Tensor};
+
+/// Cross entropy against label-smoothed targets `(1 - eps) * onehot + eps / classes`, summed over
+/// classes and averaged over the batch (BoT `CrossEntropyLabelSmooth`).
+pub fn cross_entropy_label_smooth(logits: &Tensor, targets: &Tensor, eps: f64) -> Tensor {
+    let classes = logits.size()[1];
+    let log_probs = logits.log_softmax(1, Kind::Float);
+    let onehot = Tensor::zeros_like(&log_probs).scatter_value(1, &targets.unsqueeze(1), 1.0);
+    let smoothed = onehot * (1.0 - eps) + eps / classes as f64;
+    (-smoothed * log_probs).mean_dim(0, false, Kind::Float).sum(Kind::Float)
+}
+
+/// Pairwise Euclidean distances `sqrt(clamp(|a|^2 + |b|^2 - 2 a.b, 1e-12))` (BoT `euclidean_dist`).
+pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
+    let aa = a.pow_tensor_scalar(2).sum_dim_intlist(1, true, Kind::Float);
+    let bb = b
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .transpose(0, 1);
+    (aa + bb - a.matmul(&b.transpose(0, 1)) * 2.0).clamp_min(1e-12).sqrt()
+}
+
+/// Batch-hard triplet loss: for each anchor the farthest positive (itself included) and the nearest
+/// negative, `mean(max(0, d_ap - d_an + margin))` (`MarginRankingLoss(d_an, d_ap, y = 1)`).
+pub fn batch_hard_triplet(features: &Tensor, targets: &Tensor, margin: f64) -> Tensor {
+    let dist = euclidean_dist(features, features);
+    let n = targets.size()[0];
+    let same = targets
+        .unsqueeze(1)
+        .expand([n, n], false)
+        .eq_tensor(&targets.unsqueeze(0).expand([n, n], false));
+    // max_dim / min_dim route the gradient to one element, as torch.max(dim) in BoT does.
+    let d_ap = dist
+        .where_self(&same, &Tensor::full_like(&dist, f64::NEG_INFINITY))
+        .max_dim(1, false)
+        .0;
+    let d_an = dist
+        .where_self(&same.logical_not(), &Tensor::full_like(&dist, f64::INFINITY))
+        .min_dim(1, false)
+        .0;
+    let y = Tensor::ones_like(&d_an);
+    Tensor::margin_ranking_loss(&d_an, &d_ap, &y, margin, Reduction::Mean)
+}
+
+/// Center loss `sum_i |f_i - c_{y_i}|^2 / B` with BoT's clamp of every distance entry to
+/// [1e-12, 1e12] (masked entries included). Centres ~ N(0, 1), in their own parameter (`centers`).
+#[derive(Debug)]
+pub struct CenterLoss {
+    pub centers: Tensor,
+}
+
+impl CenterLoss {
+    pub fn new(p: &nn::Path, classes: i64, dim: i64) -> Self {
+        Self {
+            centers: p.var("centers", &[classes, dim], Init::Randn { mean: 0.0, stdev: 1.0 }),
+        }
+    }
+
+    pub fn forward(&self, features: &Tensor, targets: &Tensor) -> Tensor {
+        center_loss(features, targets, &self.centers)
+    }
+}
+
+pub fn center_loss(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
+    let b = features.size()[0];
+    let classes = centers.size()[0];
+    let ff = features.pow_tensor_scalar(2).sum_dim_intlist(1, true, Kind::Float);
+    let cc = centers
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .transpose(0, 1);
+    let distmat = ff + cc - features.matmul(&centers.transpose(0, 1)) * 2.0;
+    let class_ids = Tensor::arange(classes, (Kind::Int64, features.device()));
+    let mask = targets
+        .unsqueeze(1)
+        .eq_tensor(&class_ids.unsqueeze(0))
+        .to_kind(Kind::Float);
+    (distmat * mask).clamp(1e-12, 1e12).sum(Kind::Float) / b as f64
+}

@@ -1,0 +1,88 @@
+"""Parity fixtures for the BoT head, losses, Adam and the warmup schedule (torch 2.11, CPU, float32).
+
+The loss definitions follow reid-strong-baseline (spec §1.1): CrossEntropyLabelSmooth, batch-hard triplet
+with torch.max / torch.min mining and MarginRankingLoss, center loss with the [1e-12, 1e12] clamp, BNNeck =
+BatchNorm1d with a frozen zero bias. Values and input gradients come from torch autograd.
+Writes crates/occreid-model/tests/fixtures/bot_parity.json.
+Run: .venv/bin/python tools/gen_bot_fixtures.py
+"""
+import json
+import pathlib
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+out = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-model/tests/fixtures/bot_parity.json"
+B, D, C = 8, 16, 5
+labels = torch.tensor([0, 0, 3, 3, 1, 1, 4, 4])
+feats = torch.randn(B, D)
+logits = torch.randn(B, C) * 3
+centers = torch.randn(C, D)
+
+
+def tolist(t):
+    return t.detach().reshape(-1).tolist()
+
+
+def ce_ls(x, y, eps=0.1):
+    log_probs = F.log_softmax(x, dim=1)
+    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
+    t = (1 - eps) * t + eps / x.size(1)
+    return (-t * log_probs).mean(0).sum()
+
+
+def triplet(f, y, margin=0.3):
+    n = f.size(0)
+    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
+    d = d + d.t()
+    d = torch.addmm(d, f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
+    pos = y.expand(n, n).eq(y.expand(n, n).t())
+    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
+    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
+    return torch.nn.MarginRankingLoss(margin=margin)(d_an, d_ap, torch.ones_like(d_an))
+
+
+def center(f, y, c):
+    b, k = f.size(0), c.size(0)
+    d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
+    d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
+    mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k).expand(b, k))
+    return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
+
+
+result = {"B": B, "D": D, "C": C, "labels": labels.tolist(), "features": tolist(feats), "logits": tolist(logits),
+          "centers": tolist(centers)}
+for name, fn, args in [("ce_ls", ce_ls, [logits, labels]), ("triplet", triplet, [feats, labels]),
+                       ("center", center, [feats, labels, centers])]:
+    leaves = [a.clone().requires_grad_(a.is_floating_point()) for a in args]
+    loss = fn(*leaves)
+    loss.backward()
+    result[name] = {"loss": loss.item(), "grads": [tolist(l.grad) for l in leaves if l.requires_grad]}
+
+bn = torch.nn.BatchNorm1d(D)
+bn.bias.requires_grad_(False)
+x = feats.clone().requires_grad_(True)
+w = torch.linspace(-1, 1, B * D).reshape(B, D)
+bn.train()
+y = bn(x)
+(y * w).sum().backward()
+bn.eval()
+result["bnneck"] = {"weights": tolist(w), "train_out": tolist(y), "grad_input": tolist(x.grad),
+                    "grad_weight": tolist(bn.weight.grad), "bias_grad_is_none": bn.bias.grad is None,
+                    "running_mean": tolist(bn.running_mean), "running_var": tolist(bn.running_var),
+                    "eval_out": tolist(bn(feats))}
+
+p = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0, 0.0, 3.0]))
+opt = torch.optim.Adam([p], lr=3.5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4)
+grads = [[0.1, -0.2, 0.3, 0.0, 1.0], [-0.5, 0.5, 0.1, 0.2, -1.0], [1e-3, 2.0, -3.0, 0.5, 0.0]]
+traj = []
+for g in grads:
+    opt.zero_grad()
+    (p * torch.tensor(g)).sum().backward()
+    opt.step()
+    traj.append(tolist(p))
+result["adam"] = {"lr": 3.5e-4, "weight_decay": 5e-4, "init": [0.5, -1.0, 2.0, 0.0, 3.0], "grads": grads,
+                  "trajectory": traj}
+json.dump(result, open(out, "w"))
+print("wrote", out, out.stat().st_size, "bytes")
