@@ -100,6 +100,20 @@ pub struct SynthSummary {
 }
 
 impl SynthSummary {
+    /// The summary a generated tree carries in `synth.json`; `Ok(None)` when `dir` has none (not a
+    /// synthetic tree). Lets `data check` compare a synthetic tree with its own counts.
+    pub fn load(dir: &Path) -> Result<Option<SynthSummary>, SynthError> {
+        let path = dir.join(SUMMARY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(SynthError::Io { path, source }),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SynthError::Io { path, source: e.into() })
+    }
+
     /// The exact counts, for `check` (`CheckOptions::canonical`).
     pub fn canonical(&self) -> CanonicalCounts {
         let counts = SplitCounts {
@@ -153,6 +167,8 @@ struct Job {
     name: String,
 }
 
+/// Written next to the split folders; the Market reader ignores it.
+pub const SUMMARY_FILE: &str = "synth.json";
 const SPLIT_DIRS: [&str; 3] = ["bounding_box_train", "query", "bounding_box_test"];
 
 /// The seeded plan: which identities train, which cameras each identity visits, which images are query.
@@ -226,12 +242,11 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthEr
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    let result = write_tree(&tmp, opts).and_then(|mut summary| {
+    let result = write_tree(&tmp, out, opts).and_then(|summary| {
         if out.exists() {
             std::fs::remove_dir(out).map_err(io(out))?;
         }
         std::fs::rename(&tmp, out).map_err(io(out))?;
-        summary.out = out.to_path_buf();
         Ok(summary)
     });
     if result.is_err() {
@@ -240,7 +255,8 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthEr
     result
 }
 
-fn write_tree(dir: &Path, o: &SynthOptions) -> Result<SynthSummary, SynthError> {
+/// Writes the tree into `dir`; the summary names `out`, where `dir` will be renamed to.
+fn write_tree(dir: &Path, out: &Path, o: &SynthOptions) -> Result<SynthSummary, SynthError> {
     let io = |path: PathBuf| move |source| SynthError::Io { path, source };
     for sub in SPLIT_DIRS {
         std::fs::create_dir_all(dir.join(sub)).map_err(io(dir.join(sub)))?;
@@ -270,7 +286,7 @@ fn write_tree(dir: &Path, o: &SynthOptions) -> Result<SynthSummary, SynthError> 
             .collect()
     };
     let summary = SynthSummary {
-        out: dir.to_path_buf(),
+        out: out.to_path_buf(),
         options: o.clone(),
         train: Counts::of(&samples(0)),
         query: Counts::of(&samples(1)),
@@ -279,9 +295,9 @@ fn write_tree(dir: &Path, o: &SynthOptions) -> Result<SynthSummary, SynthError> 
         test_pids,
     };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| SynthError::Io {
-        path: dir.join("synth.json"),
+        path: dir.join(SUMMARY_FILE),
         source: e.into(),
     })?;
-    std::fs::write(dir.join("synth.json"), json).map_err(io(dir.join("synth.json")))?;
+    std::fs::write(dir.join(SUMMARY_FILE), json).map_err(io(dir.join(SUMMARY_FILE)))?;
     Ok(summary)
 }

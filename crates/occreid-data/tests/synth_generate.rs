@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use occreid_data::check::{check, CheckOptions};
 use occreid_data::datasets::{reader, ReaderOptions, Sample, Split};
-use occreid_data::synth::{generate, SynthError, SynthOptions};
+use occreid_data::synth::{generate, SynthError, SynthOptions, SynthSummary};
 use occreid_eval::distance::{pairwise, Metric};
 use occreid_eval::metrics::{evaluate, Labels, Protocol};
 use occreid_eval::Matrix;
@@ -84,6 +84,9 @@ fn market_reader_reads_it_unchanged_and_check_is_clean() {
     assert_eq!(report.images_decoded, 120);
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("synth.json")).unwrap()).unwrap();
     assert_eq!(json["options"]["seed"], 3);
+    assert_eq!(json["out"], out.display().to_string());
+    assert_eq!(SynthSummary::load(&out).unwrap(), Some(summary));
+    assert_eq!(SynthSummary::load(tmp.path()).unwrap(), None);
 }
 
 #[test]
