@@ -84,5 +84,34 @@ for g in grads:
     traj.append(tolist(p))
 result["adam"] = {"lr": 3.5e-4, "weight_decay": 5e-4, "init": [0.5, -1.0, 2.0, 0.0, 3.0], "grads": grads,
                   "trajectory": traj}
+
+
+class WarmupMultiStepLR(torch.optim.lr_scheduler.LRScheduler):
+    """BoT solver/lr_scheduler.py semantics: linear warmup from factor to 1 over warmup_iters, then
+    gamma ** bisect_right(milestones, last_epoch)."""
+
+    def __init__(self, optimizer, milestones, gamma, warmup_factor, warmup_iters):
+        self.milestones, self.gamma = milestones, gamma
+        self.warmup_factor, self.warmup_iters = warmup_factor, warmup_iters
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        import bisect
+        factor = 1
+        if self.last_epoch < self.warmup_iters:
+            alpha = self.last_epoch / self.warmup_iters
+            factor = self.warmup_factor * (1 - alpha) + alpha
+        return [base * factor * self.gamma ** bisect.bisect_right(self.milestones, self.last_epoch)
+                for base in self.base_lrs]
+
+
+opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=3.5e-4)
+sched = WarmupMultiStepLR(opt, [40, 70], 0.1, 0.01, 10)  # construction steps once: last_epoch = 0
+lrs = []
+for epoch in range(1, 121):
+    sched.step()  # ignite EPOCH_STARTED handler
+    lrs.append(opt.param_groups[0]["lr"])
+result["bot_schedule"] = {"base_lr": 3.5e-4, "milestones": [40, 70], "gamma": 0.1, "warmup_factor": 0.01,
+                          "warmup_epochs": 10, "lr_per_epoch_from_1": lrs}
 json.dump(result, open(out, "w"))
 print("wrote", out, out.stat().st_size, "bytes")
