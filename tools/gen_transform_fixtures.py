@@ -97,6 +97,8 @@ def resize_cases(market, small, large):
         ("small", small, 384, 128),
         ("large", large, 64, 32),
         ("large", large, 77, 45),
+        ("small", small, 64, 32),  # height shrinks > 2x more than width: Pillow runs the vertical pass first
+        ("large", large, 50, 110),
     ]
     for src_name, src, h, w in cases:
         for interp, tag in [(T.InterpolationMode.BILINEAR, "bilinear"), (T.InterpolationMode.BICUBIC, "bicubic")]:

@@ -1,0 +1,223 @@
+//! Image transforms of the three recipes, matching torchvision + PIL.
+//!
+//! * [`decode`]: JPEG / PNG / TIFF / BMP → 8-bit RGB (`PIL.Image.open(p).convert("RGB")`).
+//! * [`resize`]: Pillow's bilinear / bicubic resampling with antialias, bit-exact (max |Δ| = 0 levels
+//!   measured against Pillow 13 / torchvision 0.26, see [`resize`](mod@resize)).
+//! * [`hflip`], [`pad`], [`crop`], [`random_crop_params`]; [`ColorJitter`] and the four `adjust_*`
+//!   functions with PIL semantics; [`Normalize`] (`ToTensor` + `Normalize` into CHW `f32`);
+//!   [`RandomErasing`] exactly as BoT.
+//! * [`TrainTransform`] / [`TestTransform`] compose them for BoT (default 256×128), DAAO and IGOAS.
+//!
+//! Every random draw goes through a [`RandomSource`]: a serialisable `ChaCha8Rng` in the pipeline, or
+//! [`PyRandom`] to replay Python's `random` stream in parity tests.
+mod color;
+pub mod resize;
+mod rng;
+mod tensor;
+
+use std::path::{Path, PathBuf};
+
+pub use color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, luma, ColorJitter, ColorOp};
+pub use image::RgbImage;
+pub use resize::{resize, Interpolation};
+pub use rng::{py_round, PyRandom, RandomSource};
+use serde::{Deserialize, Serialize};
+pub use tensor::{
+    crop, fill_rect, hflip, pad, random_crop_params, Normalize, RandomErasing, Rect, IMAGENET_MEAN, IMAGENET_STD,
+};
+
+/// A decode failure, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("{path}: cannot read image: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a decodable JPEG/PNG/TIFF/BMP image (corrupt or truncated?): {source}")]
+    Decode { path: PathBuf, source: image::ImageError },
+}
+
+/// Decodes an image file to 8-bit RGB. Grey images are replicated to three channels and alpha is
+/// dropped, as PIL's `convert("RGB")`; the format is sniffed from the content, not the extension.
+pub fn decode(path: impl AsRef<Path>) -> Result<RgbImage, TransformError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| TransformError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_bytes(&bytes, path)
+}
+
+/// [`decode`] from memory; `path` only names the source in errors.
+pub fn decode_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage, TransformError> {
+    let err = |source| TransformError::Decode {
+        path: path.to_owned(),
+        source,
+    };
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| err(image::ImageError::IoError(e)))?
+        .decode()
+        .map_err(err)?;
+    Ok(img.to_rgb8())
+}
+
+/// What one [`TrainTransform`] application drew: enough to replay it on another image (DAAO's shared
+/// flip/jitter for a full/occluded pair) or to log it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentParams {
+    pub flip: bool,
+    /// Top-left of the crop window in the padded image.
+    pub crop: Option<(u32, u32)>,
+    pub color: Vec<ColorOp>,
+    pub erase: Option<Rect>,
+}
+
+/// Training transform: `Resize(h, w)` → `RandomHorizontalFlip(p)` → [`Pad(pad)` → `RandomCrop(h, w)`]
+/// → [`ColorJitter`] → `ToTensor` → `Normalize` → [`RandomErasing`]; output CHW `f32` of `3·h·w`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainTransform {
+    pub height: u32,
+    pub width: u32,
+    pub interpolation: Interpolation,
+    pub flip_p: f64,
+    /// Zero-fill padding before the random crop back to `height × width`; 0 disables pad + crop.
+    pub pad: u32,
+    pub color_jitter: Option<ColorJitter>,
+    pub erasing: Option<RandomErasing>,
+    pub normalize: Normalize,
+}
+
+impl Default for TrainTransform {
+    fn default() -> Self {
+        Self::bot(256, 128)
+    }
+}
+
+impl TrainTransform {
+    /// BoT (§1.1): bilinear resize, flip 0.5, `Pad(10)` + `RandomCrop`, normalise, random erasing p = 0.5.
+    pub fn bot(height: u32, width: u32) -> Self {
+        TrainTransform {
+            height,
+            width,
+            interpolation: Interpolation::Bilinear,
+            flip_p: 0.5,
+            pad: 10,
+            color_jitter: None,
+            erasing: Some(RandomErasing::bot()),
+            normalize: Normalize::default(),
+        }
+    }
+
+    /// DAAO (§2.1 step 4): bicubic resize 256×128, flip 0.5, `ColorJitter(0.25, 0.15, 0.25, 0)`, normalise.
+    pub fn daao() -> Self {
+        TrainTransform {
+            height: 256,
+            width: 128,
+            interpolation: Interpolation::Bicubic,
+            flip_p: 0.5,
+            pad: 0,
+            color_jitter: Some(ColorJitter::daao()),
+            erasing: None,
+            normalize: Normalize::default(),
+        }
+    }
+
+    /// IGOAS (§3.5): bilinear resize 384×128, flip 0.5, normalise (IGO occlusion happens on the batch).
+    pub fn igoas() -> Self {
+        TrainTransform {
+            height: 384,
+            width: 128,
+            interpolation: Interpolation::Bilinear,
+            flip_p: 0.5,
+            pad: 0,
+            color_jitter: None,
+            erasing: None,
+            normalize: Normalize::default(),
+        }
+    }
+
+    /// Draws every random parameter, in the order torchvision's `Compose` consumes them.
+    pub fn draw<R: RandomSource>(&self, rng: &mut R) -> AugmentParams {
+        let flip = self.flip_p > 0.0 && rng.random() < self.flip_p;
+        let crop = (self.pad > 0).then(|| {
+            let (ph, pw) = (self.height + 2 * self.pad, self.width + 2 * self.pad);
+            random_crop_params(ph, pw, self.height, self.width, rng)
+        });
+        let color = self.color_jitter.map(|j| j.draw(rng)).unwrap_or_default();
+        let erase = self
+            .erasing
+            .and_then(|e| e.draw(self.height as usize, self.width as usize, rng));
+        AugmentParams {
+            flip,
+            crop,
+            color,
+            erase,
+        }
+    }
+
+    /// The 8-bit stage (resize, flip, colour) with given parameters.
+    pub fn augment_u8(&self, img: &RgbImage, p: &AugmentParams) -> RgbImage {
+        let mut x = resize(img, self.height, self.width, self.interpolation);
+        if p.flip {
+            hflip(&mut x);
+        }
+        for op in &p.color {
+            op.apply(&mut x);
+        }
+        x
+    }
+
+    /// Applies given parameters: CHW `f32` of `3·height·width`.
+    pub fn apply_params(&self, img: &RgbImage, p: &AugmentParams) -> Vec<f32> {
+        let x = self.augment_u8(img, p);
+        let (h, w) = (self.height as usize, self.width as usize);
+        let mut t = match p.crop {
+            Some((i, j)) => {
+                let off = self.pad as i64;
+                self.normalize
+                    .to_tensor_window(&x, i as i64 - off, j as i64 - off, h, w)
+            }
+            None => self.normalize.to_tensor(&x),
+        };
+        if let (Some(rect), Some(e)) = (p.erase, self.erasing) {
+            fill_rect(&mut t, h, w, rect, e.fill);
+        }
+        t
+    }
+
+    /// Draws and applies.
+    pub fn apply<R: RandomSource>(&self, img: &RgbImage, rng: &mut R) -> Vec<f32> {
+        let p = self.draw(rng);
+        self.apply_params(img, &p)
+    }
+}
+
+/// Test transform: `Resize(h, w)` → `ToTensor` → `Normalize`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestTransform {
+    pub height: u32,
+    pub width: u32,
+    pub interpolation: Interpolation,
+    pub normalize: Normalize,
+}
+
+impl Default for TestTransform {
+    fn default() -> Self {
+        Self::new(256, 128, Interpolation::Bilinear)
+    }
+}
+
+impl TestTransform {
+    pub fn new(height: u32, width: u32, interpolation: Interpolation) -> Self {
+        TestTransform {
+            height,
+            width,
+            interpolation,
+            normalize: Normalize::default(),
+        }
+    }
+
+    pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
+        self.normalize
+            .to_tensor(&resize(img, self.height, self.width, self.interpolation))
+    }
+}

@@ -1,0 +1,202 @@
+//! Geometry on 8-bit images (flip, pad, crop), `ToTensor` + `Normalize` into CHW `f32`, and BoT's
+//! random erasing on the normalised tensor.
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use super::rng::{py_round, RandomSource};
+
+/// ImageNet channel means (`torchvision` / BoT `PIXEL_MEAN`).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (`PIXEL_STD`).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// An axis-aligned rectangle in pixel coordinates (rows `top..top+height`, columns `left..left+width`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rect {
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Rect {
+    pub fn area(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Whether pixel `(row, col)` lies inside.
+    pub fn contains(&self, row: usize, col: usize) -> bool {
+        row >= self.top && row < self.top + self.height && col >= self.left && col < self.left + self.width
+    }
+}
+
+/// `F.hflip` in place.
+pub fn hflip(img: &mut RgbImage) {
+    image::imageops::flip_horizontal_in_place(img);
+}
+
+/// torchvision `Pad(padding)` with constant fill on all four sides.
+pub fn pad(img: &RgbImage, padding: u32, fill: [u8; 3]) -> RgbImage {
+    let mut out = RgbImage::from_pixel(img.width() + 2 * padding, img.height() + 2 * padding, image::Rgb(fill));
+    image::imageops::replace(&mut out, img, padding as i64, padding as i64);
+    out
+}
+
+/// `F.crop(img, top, left, height, width)` for a window inside the image.
+pub fn crop(img: &RgbImage, top: u32, left: u32, height: u32, width: u32) -> RgbImage {
+    image::imageops::crop_imm(img, left, top, width, height).to_image()
+}
+
+/// torchvision `RandomCrop.get_params`: `(top, left)` of a `th × tw` window in an `h × w` image; no draw
+/// when the sizes are equal.
+pub fn random_crop_params<R: RandomSource>(h: u32, w: u32, th: u32, tw: u32, rng: &mut R) -> (u32, u32) {
+    assert!(h >= th && w >= tw, "crop {th}x{tw} larger than image {h}x{w}");
+    if h == th && w == tw {
+        return (0, 0);
+    }
+    let i = rng.below((h - th + 1) as u64) as u32;
+    let j = rng.below((w - tw + 1) as u64) as u32;
+    (i, j)
+}
+
+/// `ToTensor()` then `Normalize(mean, std)`, computed in `f32` with torchvision's operation order
+/// (`v / 255`, then `(x − mean) / std`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for Normalize {
+    fn default() -> Self {
+        Normalize {
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
+    }
+}
+
+impl Normalize {
+    fn lut(&self) -> [[f32; 256]; 3] {
+        let mut lut = [[0f32; 256]; 3];
+        for (c, l) in lut.iter_mut().enumerate() {
+            for (v, o) in l.iter_mut().enumerate() {
+                *o = (v as f32 / 255.0 - self.mean[c]) / self.std[c];
+            }
+        }
+        lut
+    }
+
+    /// CHW tensor of the whole image.
+    pub fn to_tensor(&self, img: &RgbImage) -> Vec<f32> {
+        self.to_tensor_window(img, 0, 0, img.height() as usize, img.width() as usize)
+    }
+
+    /// CHW tensor of an `out_h × out_w` window whose top-left corner is at `(top, left)` in `img`;
+    /// pixels outside the image read as 0 (before normalisation). `Pad(p)` + crop at `(i, j)` of the
+    /// padded image is the window at `(i − p, j − p)`, without materialising the padded image.
+    pub fn to_tensor_window(&self, img: &RgbImage, top: i64, left: i64, out_h: usize, out_w: usize) -> Vec<f32> {
+        let lut = self.lut();
+        let (w, h) = (img.width() as i64, img.height() as i64);
+        let raw = img.as_raw();
+        let plane = out_h * out_w;
+        let mut out = vec![0f32; 3 * plane];
+        let (r, rest) = out.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        for y in 0..out_h {
+            let sy = top + y as i64;
+            for x in 0..out_w {
+                let sx = left + x as i64;
+                let o = y * out_w + x;
+                if sy < 0 || sy >= h || sx < 0 || sx >= w {
+                    r[o] = lut[0][0];
+                    g[o] = lut[1][0];
+                    b[o] = lut[2][0];
+                } else {
+                    let p = ((sy * w + sx) * 3) as usize;
+                    r[o] = lut[0][raw[p] as usize];
+                    g[o] = lut[1][raw[p + 1] as usize];
+                    b[o] = lut[2][raw[p + 2] as usize];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// BoT `RandomErasing` (`data/transforms/transforms.py`, spec §1.1): with probability `probability`,
+/// up to 100 attempts at a rectangle of area `U(sl, sh)·H·W` and aspect `U(r1, 1/r1)`,
+/// `h = round(√(A·r))`, `w = round(√(A/r))` (Python's round: ties to even), accepted when `w < W` and
+/// `h < H`; top-left `x1 ~ U{0..H−h}`, `y1 ~ U{0..W−w}`; the rectangle of channel `c` is set to
+/// `fill[c]` in the *normalised* tensor. Draw order and arithmetic follow the Python code, so under
+/// [`super::PyRandom`] it reproduces BoT draw for draw.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RandomErasing {
+    pub probability: f64,
+    pub sl: f64,
+    pub sh: f64,
+    pub r1: f64,
+    pub fill: [f32; 3],
+}
+
+impl Default for RandomErasing {
+    fn default() -> Self {
+        Self::bot()
+    }
+}
+
+impl RandomErasing {
+    /// BoT's configuration: p = 0.5, area 0.02–0.4, aspect 0.3–3.33, fill = `PIXEL_MEAN`.
+    pub fn bot() -> Self {
+        RandomErasing {
+            probability: 0.5,
+            sl: 0.02,
+            sh: 0.4,
+            r1: 0.3,
+            fill: IMAGENET_MEAN,
+        }
+    }
+
+    /// The rectangle to erase in an `h × w` tensor, or `None` (not applied, or 100 failed attempts).
+    pub fn draw<R: RandomSource>(&self, h: usize, w: usize, rng: &mut R) -> Option<Rect> {
+        if rng.uniform(0.0, 1.0) >= self.probability {
+            return None;
+        }
+        let area = (h * w) as f64;
+        for _ in 0..100 {
+            let target = rng.uniform(self.sl, self.sh) * area;
+            let aspect = rng.uniform(self.r1, 1.0 / self.r1);
+            let eh = py_round((target * aspect).sqrt());
+            let ew = py_round((target / aspect).sqrt());
+            if ew < w as i64 && eh < h as i64 {
+                let x1 = rng.randint(0, h as i64 - eh) as usize;
+                let y1 = rng.randint(0, w as i64 - ew) as usize;
+                return Some(Rect {
+                    top: x1,
+                    left: y1,
+                    height: eh as usize,
+                    width: ew as usize,
+                });
+            }
+        }
+        None
+    }
+
+    /// Draws and erases in place; returns the erased rectangle.
+    pub fn apply<R: RandomSource>(&self, chw: &mut [f32], h: usize, w: usize, rng: &mut R) -> Option<Rect> {
+        let rect = self.draw(h, w, rng)?;
+        fill_rect(chw, h, w, rect, self.fill);
+        Some(rect)
+    }
+}
+
+/// Sets `rect` of each channel plane of a CHW tensor to `fill[c]`.
+pub fn fill_rect(chw: &mut [f32], h: usize, w: usize, rect: Rect, fill: [f32; 3]) {
+    assert_eq!(chw.len(), 3 * h * w, "tensor is not 3x{h}x{w}");
+    for (c, plane) in chw.chunks_exact_mut(h * w).enumerate() {
+        for row in rect.top..(rect.top + rect.height).min(h) {
+            let end = (rect.left + rect.width).min(w);
+            plane[row * w + rect.left..row * w + end].fill(fill[c]);
+        }
+    }
+}
