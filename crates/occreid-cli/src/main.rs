@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod data;
 mod demo;
 mod metrics;
 mod rerank;
@@ -25,6 +26,9 @@ enum Command {
     Metrics(metrics::Args),
     /// k-reciprocal re-ranking of distances (torchreid semantics) or of features (BoT semantics)
     Rerank(rerank::Args),
+    /// Dataset checks and the synthetic dataset
+    #[command(subcommand)]
+    Data(data::Command),
     /// Runs evaluation and re-ranking end to end on a generated Market-sized problem
     Demo(demo::Args),
     /// Reproducible timing runs and benchmark inputs (see BENCHMARKS.md)
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Metrics(a) => metrics::run(a),
         Command::Rerank(a) => rerank::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),
     };
     match result {

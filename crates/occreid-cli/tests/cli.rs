@@ -208,3 +208,62 @@ fn metrics_roc_and_per_query_json() {
     assert!((point["tpr"].as_f64().unwrap() - reference["points"][2]["tpr"].as_f64().unwrap()).abs() < 1e-12);
     assert_eq!(got["tpr_at_fpr"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn data_synth_then_check_round_trip_and_bad_roots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("synth");
+    let r = root.to_string_lossy().to_string();
+    let out = occreid(&[
+        "data",
+        "synth",
+        "--out",
+        &r,
+        "--ids",
+        "12",
+        "--cameras",
+        "3",
+        "--images-per-id",
+        "4",
+        "--seed",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = occreid(&["data", "check", "--dataset", "market1501", "--root", &r, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for split in ["train", "query", "gallery"] {
+        assert!(report[split]["images"].as_u64().unwrap() > 0, "{split}");
+        assert!(report[split]["ids"].as_u64().unwrap() > 0, "{split}");
+    }
+    assert_eq!(
+        report["train"]["ids"].as_u64().unwrap(),
+        6,
+        "half of 12 identities train"
+    );
+    assert!(report["problems"].as_array().unwrap().is_empty(), "{report}");
+
+    // Writing again into the same folder is refused; nothing is replaced.
+    let again = occreid(&["data", "synth", "--out", &r, "--ids", "12"]);
+    assert_clean_failure(&again, &[&r]);
+
+    // A truncated image is reported with its path and a non-zero exit.
+    let victim = std::fs::read_dir(root.join("query"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 3]).unwrap();
+    let out = occreid(&["data", "check", "--dataset", "market1501", "--root", &r]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&*victim.file_name().unwrap().to_string_lossy()), "{text}");
+
+    let missing = tmp.path().join("nowhere").to_string_lossy().to_string();
+    let out = occreid(&["data", "check", "--dataset", "market1501", "--root", &missing, "--json"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["problems"].to_string().contains("nowhere"), "{report}");
+}
