@@ -9,3 +9,5 @@ pub mod synth;
 pub mod transforms;
 
 pub use datasets::{reader, DataError, DatasetReader, ReaderOptions, Sample, Split};
+pub use samplers::{ClassUniformSampler, RandomIdentitySampler, RandomSampler, Sampler, SamplerError};
+pub use transforms::{decode, PyRandom, RandomSource, TestTransform, TrainTransform, TransformError};

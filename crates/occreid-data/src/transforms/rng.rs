@@ -29,9 +29,10 @@ pub trait RandomSource {
         a + (b - a) * self.random()
     }
 
-    /// Uniform integer in `[0, n)`; `n` in `1..=2^32` (Python: `_randbelow(n)`). Returns 0 for `n == 0`.
+    /// Uniform integer in `[0, n)`; `n` in `1..=2^32` (Python: `_randbelow(n)`, which consumes draws
+    /// even for `n == 1`). Returns 0 without drawing for `n == 0`.
     fn below(&mut self, n: u64) -> u64 {
-        if n <= 1 {
+        if n == 0 {
             return 0;
         }
         assert!(n <= 1 << 32, "below({n}): at most 2^32 supported");
