@@ -3,6 +3,7 @@
 //! ([`samplers`]) and occluder synthesis ([`occluders`]).
 pub mod check;
 pub mod datasets;
+pub mod loader;
 pub mod occluders;
 pub mod samplers;
 pub mod synth;
