@@ -6,7 +6,7 @@ use anyhow::Result;
 use occreid_eval::distance::{pairwise, Metric};
 use occreid_eval::market_scale;
 use occreid_eval::npy::{write_f32, write_i64};
-use occreid_eval::{evaluate, Labels, Matrix, Protocol};
+use occreid_eval::{evaluate, Protocol};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -14,6 +14,20 @@ pub enum Command {
     Metrics {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+    },
+    /// Images/s of the parallel loader with BoT train transforms (resize 256x128, flip, pad+crop,
+    /// normalise, random erasing) over the train split of a Market-layout folder
+    Loader {
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Passes over the train split
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        /// Worker threads (0 = one per core)
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Writes the Market-scale problem as .npy files (distmat, labels, features; optionally the
     /// q_g / q_q / g_g squared-Euclidean matrices torchreid's re-ranking takes, ~1.5 GB)
@@ -29,19 +43,18 @@ pub fn run(c: Command) -> Result<()> {
     match c {
         Command::Metrics { repeats } => metrics(repeats),
         Command::MarketScaleInputs { out, rerank_matrices } => inputs(out, rerank_matrices),
+        Command::Loader {
+            root,
+            batch_size,
+            epochs,
+            threads,
+        } => loader(root, batch_size, epochs, threads),
     }
 }
 
 fn metrics(repeats: usize) -> Result<()> {
     let p = market_scale::generate();
-    let query = Labels {
-        pids: &p.q_pids,
-        camids: &p.q_camids,
-    };
-    let gallery = Labels {
-        pids: &p.g_pids,
-        camids: &p.g_camids,
-    };
+    let (query, gallery) = (p.query(), p.gallery());
     let mut times = Vec::new();
     let mut map = 0.0;
     for _ in 0..repeats.max(1) {
@@ -78,8 +91,7 @@ fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
     write_i64(out.join("g_pids.npy"), &p.g_pids)?;
     write_i64(out.join("q_camids.npy"), &p.q_camids)?;
     write_i64(out.join("g_camids.npy"), &p.g_camids)?;
-    let feats = |rows: &[[i64; 30]]| Matrix::new(rows.len(), 30, rows.iter().flatten().map(|&v| v as f32).collect());
-    let (qf, gf) = (feats(&p.q_features), feats(&p.g_features));
+    let (qf, gf) = p.feature_matrices();
     write_f32(out.join("q_feats.npy"), &[q, 30], qf.as_slice())?;
     write_f32(out.join("g_feats.npy"), &[g, 30], gf.as_slice())?;
     if rerank_matrices {
@@ -89,5 +101,45 @@ fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
         }
     }
     println!("wrote the Market-scale problem to {}", out.display());
+    Ok(())
+}
+
+fn loader(root: PathBuf, batch_size: usize, epochs: usize, threads: usize) -> Result<()> {
+    use occreid_data::loader::{Loader, LoaderOptions, Transform};
+    use occreid_data::transforms::TrainTransform;
+    use occreid_data::{reader, ReaderOptions};
+    use std::sync::Arc;
+
+    let split = reader("market1501", &ReaderOptions::default())?.read(&root)?;
+    let n = split.train.len();
+    let samples = Arc::new(split.train);
+    let batches: Vec<Vec<usize>> = (0..epochs)
+        .flat_map(|_| {
+            (0..n)
+                .collect::<Vec<_>>()
+                .chunks(batch_size)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let opts = LoaderOptions {
+        threads,
+        ..LoaderOptions::default()
+    };
+    let t = Instant::now();
+    let mut images = 0usize;
+    for batch in Loader::spawn(samples, batches, Transform::Train(TrainTransform::bot(256, 128)), opts)? {
+        images += batch?.shape[0];
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "occreid loader: {images} images in {secs:.2} s = {:.0} images/s ({} threads, batch {batch_size})",
+        images as f64 / secs,
+        if threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            threads
+        }
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use occreid_eval::market_scale;
 use occreid_eval::npy::write_atomic;
 use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
 use occreid_eval::roc::tpr_at_standard_fprs;
-use occreid_eval::{evaluate, Labels, Matrix, Protocol};
+use occreid_eval::{evaluate, Matrix, Protocol};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -21,21 +21,11 @@ pub struct Args {
     no_rerank: bool,
 }
 
-fn features(rows: &[[i64; 30]]) -> Matrix {
-    Matrix::new(rows.len(), 30, rows.iter().flatten().map(|&v| v as f32).collect())
-}
-
 pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
-    let p = market_scale::generate();
-    let query = Labels {
-        pids: &p.q_pids,
-        camids: &p.q_camids,
-    };
-    let gallery = Labels {
-        pids: &p.g_pids,
-        camids: &p.g_camids,
-    };
+    let mut p = market_scale::generate();
+    let distmat = std::mem::replace(&mut p.distmat, Matrix::zeros(0, 0));
+    let (query, gallery) = (p.query(), p.gallery());
     println!(
         "generated a Market-sized problem: {} queries x {} gallery, 751 ids, 6 cameras ({:.2} s)",
         p.q_pids.len(),
@@ -44,10 +34,10 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     let t = Instant::now();
-    let plain = evaluate(&p.distmat, query, gallery, 50, Protocol::Market1501)?;
+    let plain = evaluate(&distmat, query, gallery, 50, Protocol::Market1501)?;
     let eval_s = t.elapsed().as_secs_f64();
-    let roc = tpr_at_standard_fprs(&p.distmat, query, gallery)?;
-    drop(p.distmat); // keeps the re-ranking peak at the table alone
+    let roc = tpr_at_standard_fprs(&distmat, query, gallery)?;
+    drop(distmat); // keeps the re-ranking peak at the table alone
     print!(
         "evaluation    ({eval_s:.3} s)  {}",
         crate::metrics::summary_table(&plain)
@@ -64,7 +54,10 @@ pub fn run(a: Args) -> Result<()> {
 
     if !a.no_rerank {
         let t = Instant::now();
-        let table = RerankTable::from_features(&features(&p.q_features), &features(&p.g_features))?;
+        let table = {
+            let (qf, gf) = p.feature_matrices();
+            RerankTable::from_features(&qf, &gf)?
+        };
         let reranked = rerank(table, RerankParams::default())?;
         let rerank_s = t.elapsed().as_secs_f64();
         let after = evaluate(&reranked, query, gallery, 50, Protocol::Market1501)?;

@@ -4,7 +4,7 @@
 //! and by the benchmarks.
 use rayon::prelude::*;
 
-use crate::Matrix;
+use crate::{Labels, Matrix};
 
 pub const SEED: u64 = 20240607;
 pub const NUM_QUERY: usize = 3368;
@@ -48,6 +48,26 @@ pub struct MarketScale {
     /// Integer features (for checks against the spec's first rows and sums).
     pub q_features: Vec<[i64; DIM]>,
     pub g_features: Vec<[i64; DIM]>,
+}
+
+impl MarketScale {
+    pub fn query(&self) -> Labels<'_> {
+        Labels {
+            pids: &self.q_pids,
+            camids: &self.q_camids,
+        }
+    }
+    pub fn gallery(&self) -> Labels<'_> {
+        Labels {
+            pids: &self.g_pids,
+            camids: &self.g_camids,
+        }
+    }
+    /// The integer features as float32 matrices (query, gallery), exactly representable.
+    pub fn feature_matrices(&self) -> (Matrix, Matrix) {
+        let m = |rows: &[[i64; DIM]]| Matrix::new(rows.len(), DIM, rows.iter().flatten().map(|&v| v as f32).collect());
+        (m(&self.q_features), m(&self.g_features))
+    }
 }
 
 pub fn generate() -> MarketScale {

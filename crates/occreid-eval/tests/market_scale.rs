@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use occreid_eval::market_scale::{self, hash, mix64};
 use occreid_eval::npy::{read_labels, NpyReader};
-use occreid_eval::{evaluate, Labels, Protocol};
+use occreid_eval::{evaluate, Protocol};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -70,14 +70,7 @@ fn generator_is_bit_identical_and_metrics_match_references() {
 
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("market_scale/expected.json")).unwrap()).unwrap();
-    let query = Labels {
-        pids: &p.q_pids,
-        camids: &p.q_camids,
-    };
-    let gallery = Labels {
-        pids: &p.g_pids,
-        camids: &p.g_camids,
-    };
+    let (query, gallery) = (p.query(), p.gallery());
     let m = evaluate(&p.distmat, query, gallery, 50, Protocol::Market1501).unwrap();
     assert_close(&m.cmc, &floats(&expected["cmc_first50"]), 1e-6, "cmc");
     assert!(
