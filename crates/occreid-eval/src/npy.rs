@@ -310,6 +310,30 @@ pub fn read_f32_array(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>), 
     Ok((r.shape.clone(), data))
 }
 
+/// Reads a 1-D float array in float64 (NaN kept: reference files use it to mark "no value").
+pub fn read_f64_vector(path: impl AsRef<Path>) -> Result<Vec<f64>, NpyError> {
+    let mut r = NpyReader::open(path)?;
+    let n = match r.shape[..] {
+        [n] => n,
+        _ => return Err(r.shape_error("a 1-D array")),
+    };
+    let mut bytes = vec![0u8; n * r.dtype.size()];
+    r.reader.read_exact(&mut bytes).map_err(io_err(&r.path, "read"))?;
+    let mut out = vec![0f64; n];
+    match r.dtype {
+        DType::F64 => decode(&bytes, &mut out, r.big_endian, f64::from_le_bytes),
+        DType::F32 => decode(&bytes, &mut out, r.big_endian, |b| f32::from_le_bytes(b) as f64),
+        DType::I32 | DType::I64 => {
+            return Err(NpyError::Dtype {
+                path: r.path.clone(),
+                found: format!("{:?}", r.dtype).to_lowercase(),
+                expected: "float32 or float64",
+            })
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a 1-D integer array (i64 or i32), e.g. identity or camera labels.
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<i64>, NpyError> {
     let mut r = NpyReader::open(path)?;

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use occreid_eval::market_scale::{self, hash, mix64};
-use occreid_eval::npy::{read_labels, NpyReader};
+use occreid_eval::npy::{read_f64_vector, read_labels, NpyReader};
 use occreid_eval::{evaluate, Protocol};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -90,13 +90,8 @@ fn generator_is_bit_identical_and_metrics_match_references() {
 
     let mut ap_file = NpyReader::open(fixture("market_scale/expected_per_query_ap.npy")).unwrap();
     let mut want_ap = vec![0f32; market_scale::NUM_QUERY];
-    // Stored as float64 with NaN for skipped queries; compare in float64 through an f64 read.
-    let bytes = std::fs::read(fixture("market_scale/expected_per_query_ap.npy")).unwrap();
-    let data = &bytes[bytes.len() - 8 * market_scale::NUM_QUERY..];
-    let want_ap64: Vec<f64> = data
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    // Stored as float64 with NaN for skipped queries.
+    let want_ap64 = read_f64_vector(fixture("market_scale/expected_per_query_ap.npy")).unwrap();
     assert!(
         ap_file.read_f32_into(&mut want_ap).is_err(),
         "NaN entries must be refused by the float reader"

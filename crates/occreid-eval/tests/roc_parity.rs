@@ -1,18 +1,8 @@
 //! fast-reid ROC / TPR@FPR against scikit-learn's roc_curve (fixtures from tools/gen_roc_fixtures.py).
 mod common;
 use common::*;
-use occreid_eval::npy::NpyReader;
+use occreid_eval::npy::read_f64_vector;
 use occreid_eval::roc::{pair_distances, roc_curve};
-
-fn read_f64(path: std::path::PathBuf) -> Vec<f64> {
-    let r = NpyReader::open(&path).unwrap();
-    let n = r.shape[0];
-    let bytes = std::fs::read(&path).unwrap();
-    bytes[bytes.len() - 8 * n..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
 
 #[test]
 fn curve_and_operating_points_match_scikit_learn() {
@@ -23,8 +13,8 @@ fn curve_and_operating_points_match_scikit_learn() {
         let c = Case::load(case);
         let (same, diff) = pair_distances(&c.distmat, c.query(), c.gallery()).unwrap();
         let roc = roc_curve(&same, &diff);
-        let want_fpr = read_f64(fixture(&format!("roc/{name}_fpr.npy")));
-        let want_tpr = read_f64(fixture(&format!("roc/{name}_tpr.npy")));
+        let want_fpr = read_f64_vector(fixture(&format!("roc/{name}_fpr.npy"))).unwrap();
+        let want_tpr = read_f64_vector(fixture(&format!("roc/{name}_tpr.npy"))).unwrap();
         assert_close(&roc.fpr, &want_fpr, 1e-12, &format!("{name} fpr"));
         assert_close(&roc.tpr, &want_tpr, 1e-12, &format!("{name} tpr"));
         let meta: serde_json::Value =
