@@ -3,6 +3,9 @@
 //! Batches come out in sampler order. Each sample's augmentation RNG is derived from
 //! `(seed, batch number, position in batch)`, so the output does not depend on thread scheduling or on
 //! the number of threads, and a resumed run that restores the batch counter reproduces the stream.
+//! [`Transform::OccludedTest`] is keyed by dataset index instead (see [`OccludedTest`]).
+mod occluded;
+
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -13,7 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::datasets::Sample;
-use crate::transforms::{decode, RgbImage, TestTransform, TrainTransform, TransformError};
+use crate::transforms::{decode, TestTransform, TrainTransform, TransformError};
+pub use occluded::OccludedTest;
+use occluded::Occlusion;
 
 /// A contiguous CHW f32 batch plus what methods need per sample.
 #[derive(Debug, Clone)]
@@ -28,6 +33,11 @@ pub struct Batch {
     pub indices: Vec<usize>,
     /// Sequence number of the batch since the loader's `first_batch`.
     pub number: u64,
+    /// [`Transform::OccludedTest`] only: per sample, the fraction of the source image the occluder covers.
+    pub occluded_fraction: Option<Vec<f32>>,
+    /// [`Transform::OccludedTest`] only: `[batch, height, width]` masks at output resolution, 1 = occluded
+    /// (nearest-neighbour from the source-resolution rectangle).
+    pub occlusion_masks: Option<Vec<u8>>,
 }
 
 /// How one decoded image becomes a tensor.
@@ -35,21 +45,37 @@ pub struct Batch {
 pub enum Transform {
     Train(TrainTransform),
     Test(TestTransform),
+    /// An occluded copy of the samples (robustness evaluation), then the test transform.
+    OccludedTest(OccludedTest),
 }
 
 impl Transform {
     fn size(&self) -> (usize, usize) {
-        match self {
-            Transform::Train(t) => (t.height as usize, t.width as usize),
-            Transform::Test(t) => (t.height as usize, t.width as usize),
-        }
+        let t = match self {
+            Transform::Train(t) => return (t.height as usize, t.width as usize),
+            Transform::Test(t) => t,
+            Transform::OccludedTest(o) => &o.test,
+        };
+        (t.height as usize, t.width as usize)
     }
 
-    fn apply(&self, img: &RgbImage, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    /// Writes sample `index` (at `pos` in batch `number`) into `dst`.
+    fn load(
+        &self,
+        sample: &Sample,
+        index: usize,
+        (seed, number, pos): (u64, u64, usize),
+        dst: &mut [f32],
+    ) -> Result<Option<Occlusion>, TransformError> {
         match self {
-            Transform::Train(t) => t.apply(img, rng),
-            Transform::Test(t) => t.apply(img),
+            Transform::Train(t) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(sample_seed(seed, number, pos));
+                dst.copy_from_slice(&t.apply(&decode(&sample.path)?, &mut rng));
+            }
+            Transform::Test(t) => dst.copy_from_slice(&t.apply(&decode(&sample.path)?)),
+            Transform::OccludedTest(o) => return o.load(index, sample, dst).map(Some),
         }
+        Ok(None)
     }
 }
 
@@ -108,26 +134,35 @@ impl Loader {
                 let number = opts.first_batch + k as u64;
                 let per_sample = 3 * h * w;
                 let mut images = vec![0f32; indices.len() * per_sample];
-                let result: Result<(), TransformError> = pool.install(|| {
+                let result: Result<Vec<Option<Occlusion>>, TransformError> = pool.install(|| {
                     images
                         .par_chunks_mut(per_sample)
                         .zip(indices.par_iter())
                         .enumerate()
-                        .try_for_each(|(pos, (dst, &i))| {
-                            let img = decode(&samples[i].path)?;
-                            let mut rng = ChaCha8Rng::seed_from_u64(sample_seed(opts.seed, number, pos));
-                            dst.copy_from_slice(&transform.apply(&img, &mut rng));
-                            Ok(())
-                        })
+                        .map(|(pos, (dst, &i))| transform.load(&samples[i], i, (opts.seed, number, pos), dst))
+                        .collect()
                 });
-                let item = result.map(|()| Batch {
-                    shape: [indices.len(), 3, h, w],
-                    images,
-                    pids: indices.iter().map(|&i| samples[i].pid).collect(),
-                    camids: indices.iter().map(|&i| samples[i].camid).collect(),
-                    paths: indices.iter().map(|&i| samples[i].path.clone()).collect(),
-                    indices,
-                    number,
+                let item = result.map(|occlusions| {
+                    let occluded = matches!(transform, Transform::OccludedTest(_));
+                    let occluded_fraction = occluded.then(|| occlusions.iter().flatten().map(|o| o.fraction).collect());
+                    let occlusion_masks = occluded.then(|| {
+                        let mut m = vec![0u8; indices.len() * h * w];
+                        for (o, dst) in occlusions.iter().flatten().zip(m.chunks_exact_mut(h * w)) {
+                            o.write_mask(h, w, dst);
+                        }
+                        m
+                    });
+                    Batch {
+                        shape: [indices.len(), 3, h, w],
+                        images,
+                        pids: indices.iter().map(|&i| samples[i].pid).collect(),
+                        camids: indices.iter().map(|&i| samples[i].camid).collect(),
+                        paths: indices.iter().map(|&i| samples[i].path.clone()).collect(),
+                        indices,
+                        number,
+                        occluded_fraction,
+                        occlusion_masks,
+                    }
                 });
                 let failed = item.is_err();
                 if tx.send(item).is_err() || failed {

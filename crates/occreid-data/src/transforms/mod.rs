@@ -26,13 +26,23 @@ pub use tensor::{
     crop, fill_rect, hflip, pad, random_crop_params, Normalize, RandomErasing, Rect, IMAGENET_MEAN, IMAGENET_STD,
 };
 
-/// A decode failure, naming the file.
+/// A failure to load one sample (decode, or the evaluation occluder), naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error("{path}: cannot read image: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a decodable JPEG/PNG/TIFF/BMP image (corrupt or truncated?): {source}")]
     Decode { path: PathBuf, source: image::ImageError },
+    #[error("{path}: cannot occlude: {source}")]
+    Occlude {
+        path: PathBuf,
+        source: crate::occluders::OccluderError,
+    },
+    #[error(
+        "{path}: no donor image with an identity other than {pid} among {donors} donors. \
+         Fix: pass donors of other identities (e.g. the gallery)"
+    )]
+    NoDonor { path: PathBuf, pid: i64, donors: usize },
 }
 
 /// Decodes an image file to 8-bit RGB. Grey images are replicated to three channels and alpha is
