@@ -237,21 +237,29 @@ pub(crate) struct QueryGalleryFormat {
     pub gallery_dir: &'static str,
     pub pid_of: fn(&Path) -> Option<i64>,
     pub rule: &'static str,
+    /// Query and gallery list files in the dataset folder (light-reid's `Probe.txt` / `Gallery.txt`), one
+    /// `<folder>/<file>` per line. A list present and naming only images of its side's folder defines that
+    /// side; otherwise the folder is scanned.
+    pub lists: Option<(&'static str, &'static str)>,
 }
 
 pub(crate) fn scan_query_gallery(f: &QueryGalleryFormat, root: &Path) -> Result<Scan, DataError> {
     let (dir, note) = resolve_root(root, f.name, f.candidates, &[f.query_dir, f.gallery_dir])?;
     let mut problems = Vec::new();
-    let query = read_pid_folder(&dir.join(f.query_dir), 0, f.pid_of, f.rule, &mut problems);
-    let gallery = read_pid_folder(&dir.join(f.gallery_dir), 1, f.pid_of, f.rule, &mut problems);
-    let notes = vec![
-        note,
-        format!("query = {}, gallery = {}", f.query_dir, f.gallery_dir),
+    let mut notes = vec![note];
+    let (query_list, gallery_list) = f.lists.unzip();
+    let (query, q_src) = read_side(f, &dir, f.query_dir, query_list, 0, &mut problems, &mut notes);
+    let (gallery, g_src) = read_side(f, &dir, f.gallery_dir, gallery_list, 1, &mut problems, &mut notes);
+    notes.push(format!(
+        "query = {}{q_src}, gallery = {}{g_src}",
+        f.query_dir, f.gallery_dir
+    ));
+    notes.push(
         "no camera ids in this dataset: query camid 0, gallery camid 1, so the same-camera filter removes \
          nothing (spec §4.5)"
             .into(),
-        "test-only dataset: train is empty; the standard protocol trains on market1501 (spec §4.5)".into(),
-    ];
+    );
+    notes.push("test-only dataset: train is empty; the standard protocol trains on market1501 (spec §4.5)".into());
     let split = Split {
         train: Vec::new(),
         query,
@@ -259,6 +267,105 @@ pub(crate) fn scan_query_gallery(f: &QueryGalleryFormat, root: &Path) -> Result<
         notes,
     };
     Ok(finish(split, problems, dir))
+}
+
+/// One side of a [`QueryGalleryFormat`]: from its list file when that is present and names only images
+/// of `folder` (the list then fixes membership and order is still by path), else a scan of `folder`.
+/// Returns the samples and a note fragment saying where they came from.
+fn read_side(
+    f: &QueryGalleryFormat,
+    dir: &Path,
+    folder: &str,
+    list: Option<&str>,
+    camid: i64,
+    problems: &mut Vec<DataError>,
+    notes: &mut Vec<String>,
+) -> (Vec<Sample>, String) {
+    if let Some(list) = list.map(|l| dir.join(l)).filter(|l| l.is_file()) {
+        let mut list_problems = Vec::new();
+        let entries = read_name_list(&list, dir, camid, f, &mut list_problems);
+        let folders: std::collections::BTreeSet<&str> = entries.iter().map(|(_, d)| d.as_str()).collect();
+        if folders.iter().all(|d| *d == folder) {
+            problems.append(&mut list_problems);
+            let name = file_name(&list);
+            return (
+                entries.into_iter().map(|(s, _)| s).collect(),
+                format!(" (listed in {name})"),
+            );
+        }
+        // A list of another folder (e.g. Probe.txt naming partial_body_images while the configured query
+        // folder is occluded_body_images) must not silently change the protocol.
+        notes.push(format!(
+            "{} lists images of {}, not {folder}: {folder} scanned instead",
+            list.display(),
+            folders.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    (
+        read_pid_folder(&dir.join(folder), camid, f.pid_of, f.rule, problems),
+        String::new(),
+    )
+}
+
+/// A list of image paths relative to `dir`, one per line (blank lines skipped), with the first path
+/// component of each. Unparsable names, missing files and an empty list go to `problems`.
+fn read_name_list(
+    list: &Path,
+    dir: &Path,
+    camid: i64,
+    f: &QueryGalleryFormat,
+    problems: &mut Vec<DataError>,
+) -> Vec<(Sample, String)> {
+    let text = match std::fs::read_to_string(list) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(DataError::io(list, e));
+            return Vec::new();
+        }
+    };
+    let expected = format!("'<folder>/<image>' with the image named {}", f.rule);
+    let mut out = Vec::new();
+    let mut entries = 0;
+    for (i, line) in text.lines().enumerate() {
+        // Lists written on Windows may separate with backslashes; light-reid splits on '/'.
+        let rel = line.trim().replace('\\', "/");
+        if rel.is_empty() {
+            continue;
+        }
+        entries += 1;
+        let rel_path = Path::new(&rel);
+        let folder = rel_path
+            .components()
+            .next()
+            .filter(|_| rel_path.components().count() > 1)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let (Some(folder), Some(pid)) = (folder, (f.pid_of)(rel_path)) else {
+            problems.push(DataError::BadLine {
+                path: list.to_path_buf(),
+                line: i + 1,
+                found: rel.clone(),
+                expected: expected.clone(),
+            });
+            continue;
+        };
+        let path = dir.join(rel_path);
+        if !path.is_file() {
+            problems.push(DataError::MissingFile {
+                path,
+                list: list.to_path_buf(),
+                line: i + 1,
+            });
+            continue;
+        }
+        out.push((Sample { path, pid, camid }, folder));
+    }
+    if entries == 0 {
+        problems.push(DataError::EmptyList {
+            path: list.to_path_buf(),
+            expected,
+        });
+    }
+    out
 }
 
 /// SplitMix64 (Steele et al. 2014): a tiny, fast, well-mixed generator; enough for seeded shuffles and

@@ -221,6 +221,9 @@ pub struct ReaderOptions {
     /// Add MSMT17 `list_val.txt` to train (DAAO always does; torchreid only with `combineall`). The
     /// canonical 32,621 train images include val.
     pub msmt17_include_val: bool,
+    /// Train P-DukeMTMC-reID on whole-body images only (DAAO's `pduke_quanshen`); off = whole + occluded
+    /// (IGOAS / PVPM).
+    pub p_dukemtmc_train_whole_only: bool,
 }
 
 impl Default for ReaderOptions {
@@ -230,6 +233,7 @@ impl Default for ReaderOptions {
             cuhk01_seed: 0,
             cuhk01_train_ids: cuhk01::TRAIN_IDS,
             msmt17_include_val: true,
+            p_dukemtmc_train_whole_only: false,
         }
     }
 }
@@ -294,7 +298,9 @@ pub fn reader(name: &str, opts: &ReaderOptions) -> Result<Box<dyn DatasetReader>
             query: opts.partial_reid_query,
         }),
         "partial_ilids" => Box::new(partial_ilids::PartialIlids),
-        "p_dukemtmc_reid" => Box::new(p_dukemtmc_reid::PDukeMtmcReid),
+        "p_dukemtmc_reid" => Box::new(p_dukemtmc_reid::PDukeMtmcReid {
+            whole_only: opts.p_dukemtmc_train_whole_only,
+        }),
         "msmt17" => Box::new(msmt17::Msmt17 {
             include_val: opts.msmt17_include_val,
         }),

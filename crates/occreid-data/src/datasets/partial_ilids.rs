@@ -12,6 +12,7 @@ const FORMAT: QueryGalleryFormat = QueryGalleryFormat {
     gallery_dir: "Gallery",
     pid_of: leading_int,
     rule: "a leading integer pid (e.g. 001.jpg)",
+    lists: None,
 };
 
 #[derive(Debug, Clone, Copy, Default)]

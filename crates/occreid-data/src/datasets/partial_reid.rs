@@ -2,7 +2,11 @@
 //! whole_body_images}/*.jpg`, pid = `int(name.split('_')[0])`; query camid 0, gallery (whole body)
 //! camid 1. The query folder differs between codebases: `occluded_body_images` (DAAO, IGOAS, PVPM; the
 //! default) or `partial_body_images` (the original paper); the notes say which was used.
-//! Test-only: train on Market-1501.
+//! Releases that ship light-reid's `Probe.txt` / `Gallery.txt` (one `<folder>/<pid>_<n>.jpg` per line,
+//! relative to the dataset folder) have them read: a list that names only images of its side's folder
+//! defines that side; one naming another folder (typically `Probe.txt` → `partial_body_images` while the
+//! query folder is `occluded_body_images`) is set aside with a note, so the query folder option stays
+//! the one switch for the protocol. Test-only: train on Market-1501.
 use std::path::Path;
 
 use super::common::{pid_before_underscore, scan_query_gallery, QueryGalleryFormat};
@@ -36,6 +40,7 @@ impl DatasetReader for PartialReid {
             gallery_dir: "whole_body_images",
             pid_of: pid_before_underscore,
             rule: "'<pid>_<n>.<ext>' (e.g. 001_01.jpg)",
+            lists: Some(("Probe.txt", "Gallery.txt")),
         };
         scan_query_gallery(&format, root)
     }
