@@ -38,16 +38,13 @@ pub fn run(a: Args) -> Result<()> {
     let eval_s = t.elapsed().as_secs_f64();
     let roc = tpr_at_standard_fprs(&distmat, query, gallery)?;
     drop(distmat); // keeps the re-ranking peak at the table alone
-    print!(
-        "evaluation    ({eval_s:.3} s)  {}",
-        crate::metrics::summary_table(&plain)
-    );
+    print!("evaluation    ({eval_s:.3} s)  {}", plain.summary_line());
     for pt in &roc {
         println!("              TPR@FPR={:.0e} {:.4}", pt.target_fpr, pt.tpr);
     }
     let mut summary = json!({
         "problem": "occreid_eval::market_scale (fixture spec, seed 20240607)",
-        "evaluation": crate::metrics::summary_json(&plain),
+        "evaluation": plain.summary_json(),
         "evaluation_seconds": eval_s,
         "tpr_at_fpr": roc,
     });
@@ -61,11 +58,8 @@ pub fn run(a: Args) -> Result<()> {
         let reranked = rerank(table, RerankParams::default())?;
         let rerank_s = t.elapsed().as_secs_f64();
         let after = evaluate(&reranked, query, gallery, 50, Protocol::Market1501)?;
-        print!(
-            "re-ranked     ({rerank_s:.3} s)  {}",
-            crate::metrics::summary_table(&after)
-        );
-        summary["reranked"] = crate::metrics::summary_json(&after);
+        print!("re-ranked     ({rerank_s:.3} s)  {}", after.summary_line());
+        summary["reranked"] = after.summary_json();
         summary["rerank_seconds"] = json!(rerank_s);
         summary["rerank"] =
             json!({"k1": 20, "k2": 6, "lambda": 0.3, "distance": "squared Euclidean of the features (BoT)"});

@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use occreid_eval::npy::{read_labels_for, read_matrix};
 use occreid_eval::roc::{pair_distances, roc_curve, tpr_at_standard_fprs};
-use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol, RankMetrics};
-use serde_json::json;
+use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,7 +87,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     if a.json {
-        let mut out = summary_json(&m);
+        let mut out = m.summary_json();
         if let Some(points) = &roc {
             out["tpr_at_fpr"] = serde_json::to_value(points)?;
         }
@@ -98,7 +97,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        print!("{}", summary_table(&m));
+        print!("{}", m.summary_line());
         for p in roc.iter().flatten() {
             println!(
                 "TPR@FPR={:.0e}  {:.4}  (threshold {:.6})",
@@ -107,36 +106,4 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The `{"cmc": [...], "mAP": x, "mINP": y, "num_valid_queries": n}` object of the CLI contract.
-pub fn summary_json(m: &RankMetrics) -> serde_json::Value {
-    let skipped: Vec<usize> = m
-        .per_query
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_err())
-        .map(|(i, _)| i)
-        .collect();
-    json!({
-        "cmc": m.cmc,
-        "mAP": m.map,
-        "mINP": m.minp,
-        "num_valid_queries": m.num_valid_queries,
-        "skipped_queries": skipped,
-    })
-}
-
-pub fn summary_table(m: &RankMetrics) -> String {
-    let rank = |k: usize| m.cmc.get(k - 1).or(m.cmc.last()).copied().unwrap_or(0.0) * 100.0;
-    format!(
-        "R1 {:6.2}  R5 {:6.2}  R10 {:6.2}  mAP {:6.2}  mINP {:6.2}  ({} valid queries of {})\n",
-        rank(1),
-        rank(5),
-        rank(10),
-        m.map * 100.0,
-        m.minp * 100.0,
-        m.num_valid_queries,
-        m.per_query.len()
-    )
 }

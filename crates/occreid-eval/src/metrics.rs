@@ -96,6 +96,50 @@ pub struct RankMetrics {
     pub per_query: Vec<Result<QueryOutcome, SkipReason>>,
 }
 
+impl RankMetrics {
+    /// Rank-k accuracy (1-based k), the last CMC entry when the gallery is shorter than k.
+    pub fn rank(&self, k: usize) -> f64 {
+        self.cmc
+            .get(k.saturating_sub(1))
+            .or(self.cmc.last())
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The `{"cmc": [...], "mAP": x, "mINP": y, "num_valid_queries": n, "skipped_queries": [...]}` object
+    /// of the CLI contract (`occreid metrics --json`, `summary.json`).
+    pub fn summary_json(&self) -> serde_json::Value {
+        let skipped: Vec<usize> = self
+            .per_query
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_err())
+            .map(|(i, _)| i)
+            .collect();
+        serde_json::json!({
+            "cmc": self.cmc,
+            "mAP": self.map,
+            "mINP": self.minp,
+            "num_valid_queries": self.num_valid_queries,
+            "skipped_queries": skipped,
+        })
+    }
+
+    /// One human-readable line: R1 / R5 / R10 / mAP / mINP in percent and the valid-query count.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "R1 {:6.2}  R5 {:6.2}  R10 {:6.2}  mAP {:6.2}  mINP {:6.2}  ({} valid queries of {})\n",
+            self.rank(1) * 100.0,
+            self.rank(5) * 100.0,
+            self.rank(10) * 100.0,
+            self.map * 100.0,
+            self.minp * 100.0,
+            self.num_valid_queries,
+            self.per_query.len()
+        )
+    }
+}
+
 /// Evaluates `distmat` (queries × gallery, smaller = more similar).
 ///
 /// `max_rank` is reduced to the gallery size when larger. A valid query whose kept list is shorter

@@ -79,11 +79,20 @@ impl ResNetConfig {
     }
 }
 
+/// torchvision's ResNet init (`kaiming_normal_(mode="fan_out", nonlinearity="relu")`), which BoT's
+/// `random_init` also uses; it matters when training from scratch (no ImageNet file).
+const TORCHVISION_CONV_INIT: nn::Init = nn::Init::Kaiming {
+    dist: nn::init::NormalOrUniform::Normal,
+    fan: nn::init::FanInOut::FanOut,
+    non_linearity: nn::init::NonLinearity::ReLU,
+};
+
 fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
     let cfg = nn::ConvConfig {
         stride,
         padding: k / 2,
         bias: false,
+        ws_init: TORCHVISION_CONV_INIT,
         ..Default::default()
     };
     nn::conv2d(p, c_in, c_out, k, cfg)
@@ -169,6 +178,7 @@ impl ResNet {
                 stride: 2,
                 padding: 3,
                 bias: false,
+                ws_init: TORCHVISION_CONV_INIT,
                 ..Default::default()
             },
         );

@@ -1,2 +1,57 @@
-//! Training engine for the occreid methods (in progress): learning-rate schedules first.
+//! Training engine for the methods of occreid-model: typed configs ([`config`]), optimisers with
+//! checkpointable state ([`optim`]), the warmup schedule ([`schedule`]), atomic full-state checkpoints
+//! ([`checkpoint`]), feature extraction and evaluation ([`evaluate`]) and the epoch loop ([`engine`]).
+use std::path::{Path, PathBuf};
+
+pub mod checkpoint;
+pub mod config;
+pub mod engine;
+pub mod evaluate;
+pub mod optim;
 pub mod schedule;
+
+pub use config::TrainConfig;
+pub use engine::{Control, Engine, EpochRecord, EvalRecord, Hook};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Dataset(#[from] occreid_data::DataError),
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Sampler(#[from] occreid_data::SamplerError),
+    #[error(transparent)]
+    Image(#[from] occreid_data::TransformError),
+    #[error("cannot start the loader: {0}")]
+    Pool(#[from] rayon::ThreadPoolBuildError),
+    #[error(transparent)]
+    Method(#[from] occreid_model::methods::MethodError),
+    #[error(transparent)]
+    Device(#[from] occreid_torch::DeviceError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    OptimState(#[from] optim::OptimStateError),
+    #[error(transparent)]
+    Eval(#[from] evaluate::EvalRunError),
+    #[error("cannot resume: {0}")]
+    Resume(String),
+    #[error("{0} already holds a run (last.ckpt); resume it with --resume or choose another --out")]
+    RunExists(PathBuf),
+    #[error("training diverged at epoch {epoch}: loss = {loss}")]
+    Diverged { epoch: usize, loss: f64 },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Checkpoints: one `.safetensors` file holding the method's tensors (`model.<name>`), the optimiser's
+//! (`optim.<name>`) and, in the header metadata, everything else a resume needs as JSON (epoch, batch
+//! counter, sampler state, best score, the resolved config). Python reads them with `safetensors`.
+//! Writes go to a temporary file in the same folder and are renamed into place, so a crash never leaves
+//! a truncated checkpoint and an existing one is replaced only by a complete file.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use occreid_torch::tch::{Device, Kind, Tensor};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when the layout changes incompatibly.
+pub const FORMAT: u32 = 1;
+const META_KEY: &str = "occreid";
+
+/// What a checkpoint knows besides tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub format: u32,
+    pub method: String,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Training batches drawn so far (the loader's augmentation streams are keyed by it).
+    pub global_batch: u64,
+    pub optimizer_steps: u64,
+    pub num_classes: i64,
+    /// The sampler's serialised state (`Sampler::state`); null in weights-only checkpoints.
+    pub sampler: serde_json::Value,
+    pub best: Option<BestScore>,
+    pub loss_scaler: Option<crate::optim::LossScaler>,
+    /// The resolved config (TOML) the run was started with.
+    pub config: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestScore {
+    pub epoch: usize,
+    pub rank1: f64,
+    pub map: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not an occreid checkpoint: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path}: tensor `{name}` has unsupported type {kind:?}")]
+    Kind { path: PathBuf, name: String, kind: Kind },
+}
+
+/// Tensors and metadata of a loaded checkpoint (tensors on the CPU).
+#[derive(Debug)]
+pub struct Loaded {
+    pub meta: CheckpointMeta,
+    pub model: HashMap<String, Tensor>,
+    pub optim: HashMap<String, Tensor>,
+}
+
+fn dtype(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        Kind::Half => Dtype::F16,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Int64 => Dtype::I64,
+        Kind::Int => Dtype::I32,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Bool => Dtype::BOOL,
+        _ => return None,
+    })
+}
+
+fn kind(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+/// Writes `model` and `optim` tensors with `meta` to `path` atomically.
+pub fn save(
+    path: &Path,
+    model: &[(String, Tensor)],
+    optim: &[(String, Tensor)],
+    meta: &CheckpointMeta,
+) -> Result<(), CheckpointError> {
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(model.len() + optim.len());
+    for (prefix, list) in [("model", model), ("optim", optim)] {
+        for (name, t) in list {
+            let t = t.detach().to_device(Device::Cpu).contiguous();
+            let full = format!("{prefix}.{name}");
+            let dt = dtype(t.kind()).ok_or_else(|| CheckpointError::Kind {
+                path: path.to_path_buf(),
+                name: full.clone(),
+                kind: t.kind(),
+            })?;
+            let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
+            t.copy_data_u8(&mut bytes, t.numel());
+            owned.push((full, dt, t.size().iter().map(|&d| d as usize).collect(), bytes));
+        }
+    }
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, dt, shape, bytes)| {
+            (
+                n.clone(),
+                TensorView::new(*dt, shape.clone(), bytes).expect("sizes match"),
+            )
+        })
+        .collect();
+    let header = HashMap::from([(
+        META_KEY.to_string(),
+        serde_json::to_string(meta).expect("metadata serialises"),
+    )]);
+    let buffer = safetensors::tensor::serialize(views, &Some(header)).map_err(|e| CheckpointError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(path, &buffer)
+}
+
+/// Replaces `path` with `bytes` through a synced temporary file in the same folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let err = |source| CheckpointError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Reads a checkpoint written by [`save`].
+pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |reason: String| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+    let meta_json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(META_KEY))
+        .ok_or_else(|| invalid("no occreid metadata (a plain weights file? use it as model.pretrained)".into()))?;
+    let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(format!("bad metadata: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(invalid(format!(
+            "format {} but this build reads format {FORMAT}",
+            meta.format
+        )));
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+    let mut model = HashMap::new();
+    let mut optim = HashMap::new();
+    for (name, view) in st.tensors() {
+        let k = kind(view.dtype()).ok_or_else(|| invalid(format!("tensor `{name}` has type {:?}", view.dtype())))?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::from_data_size(view.data(), &shape, k);
+        if let Some(rest) = name.strip_prefix("model.") {
+            model.insert(rest.to_string(), t);
+        } else if let Some(rest) = name.strip_prefix("optim.") {
+            optim.insert(rest.to_string(), t);
+        } else {
+            return Err(invalid(format!("unexpected tensor `{name}`")));
+        }
+    }
+    Ok(Loaded { meta, model, optim })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> CheckpointMeta {
+        CheckpointMeta {
+            format: FORMAT,
+            method: "bot".into(),
+            epoch: 3,
+            global_batch: 42,
+            optimizer_steps: 42,
+            num_classes: 5,
+            sampler: serde_json::json!({"epoch": 3}),
+            best: Some(BestScore {
+                epoch: 2,
+                rank1: 0.5,
+                map: 0.25,
+            }),
+            loss_scaler: None,
+            config: "seed = 1\n".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_preserves_tensors_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.ckpt");
+        let w = Tensor::from_slice(&[1.5f32, -2.0, 3.25, 0.0, 7.0, 8.0]).reshape([2, 3]);
+        let n = Tensor::from_slice(&[3i64]);
+        save(
+            &path,
+            &[("w".into(), w.shallow_clone()), ("n".into(), n)],
+            &[("model.first.w".into(), &w * 2.0)],
+            &meta(),
+        )
+        .unwrap();
+        let l = load(&path).unwrap();
+        assert_eq!(l.meta, meta());
+        assert_eq!(l.model["w"].size(), vec![2, 3]);
+        assert_eq!(
+            Vec::<f32>::try_from(l.model["w"].flatten(0, -1)).unwrap(),
+            vec![1.5, -2.0, 3.25, 0.0, 7.0, 8.0]
+        );
+        assert_eq!(l.model["n"].int64_value(&[0]), 3);
+        assert_eq!(l.optim["model.first.w"].double_value(&[1, 2]), 16.0);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn foreign_and_corrupt_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.ckpt");
+        std::fs::write(&junk, b"not a checkpoint").unwrap();
+        let e = load(&junk).unwrap_err().to_string();
+        assert!(
+            e.contains("junk.ckpt") && e.contains("not an occreid checkpoint"),
+            "{e}"
+        );
+        let plain = dir.path().join("weights.safetensors");
+        Tensor::write_safetensors(&[("x", Tensor::from_slice(&[1.0f32]))], &plain).unwrap();
+        let e = load(&plain).unwrap_err().to_string();
+        assert!(e.contains("no occreid metadata"), "{e}");
+        let e = load(&dir.path().join("absent.ckpt")).unwrap_err().to_string();
+        assert!(e.contains("absent.ckpt"), "{e}");
+    }
+
+    #[test]
+    fn truncated_file_is_rejected_and_existing_checkpoint_survives_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.ckpt");
+        save(&path, &[("w".into(), Tensor::from_slice(&[1.0f32]))], &[], &meta()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = dir.path().join("cut.ckpt");
+        std::fs::write(&cut, &bytes[..bytes.len() - 2]).unwrap();
+        assert!(load(&cut).is_err());
+        // An unsupported dtype fails before anything is written: the old file is intact.
+        let bad = Tensor::from_slice(&[1i16]);
+        assert!(save(&path, &[("w".into(), bad)], &[], &meta()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,583 @@
+//! The epoch loop. Per epoch: the schedule's learning rate, the sampler's batches through the parallel
+//! loader, the method's loss terms, one optimiser step per batch; then periodic evaluation, the last
+//! (full-state) and best (weights-only) checkpoints, one `metrics.jsonl` line, and the hooks.
+//!
+//! A run folder holds `config.toml` (resolved), `metrics.jsonl`, `last.ckpt`, `best.ckpt` and, at the
+//! end, `summary.json`. [`Engine::resume`] continues from `last.ckpt` with the model, optimiser, sampler,
+//! batch counter (which keys the augmentation streams) and best score restored, so an interrupted run
+//! ends with the same weights as an uninterrupted one.
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use occreid_data::loader::{Loader, LoaderOptions, Transform};
+use occreid_data::samplers::{RandomIdentitySampler, RandomSampler, Sampler, SamplerError};
+use occreid_data::transforms::RandomErasing;
+use occreid_data::{reader, Sample, Split, TrainTransform};
+use occreid_model::methods::{self, Method, TrainBatch};
+use occreid_torch::tch::{self, Device, Kind, Tensor};
+use occreid_torch::DeviceChoice;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, BestScore, CheckpointMeta};
+use crate::config::{SamplerKind, TrainConfig};
+use crate::evaluate::{self, evaluate_features, extract, ExtractOptions};
+use crate::optim::{LossScaler, Optimizer};
+use crate::TrainError;
+
+/// What a hook tells the engine after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// End the run after this epoch's checkpoint (as an interruption would).
+    Stop,
+}
+
+/// Observes the run (report curves, early stop, tests that interrupt a run).
+pub trait Hook {
+    fn on_epoch_end(&mut self, record: &EpochRecord) -> Control;
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    /// Mean of each loss term over the epoch's batches, and their sum under `total`.
+    pub losses: BTreeMap<String, f64>,
+    /// Training identity accuracy of the classifier.
+    pub accuracy: f64,
+    pub images: usize,
+    pub seconds: f64,
+    pub images_per_second: f64,
+    pub eval: Option<EvalRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub rank1: f64,
+    pub rank5: f64,
+    pub rank10: f64,
+    pub map: f64,
+    pub minp: f64,
+    pub rerank_rank1: Option<f64>,
+    pub rerank_map: Option<f64>,
+}
+
+enum TrainSampler {
+    Identity(RandomIdentitySampler),
+    Random(RandomSampler),
+}
+
+impl TrainSampler {
+    fn new(cfg: &TrainConfig, train: &[Sample]) -> Result<Self, SamplerError> {
+        let d = &cfg.data;
+        Ok(match d.sampler {
+            SamplerKind::Identity => {
+                let labels: Vec<i64> = train.iter().map(|s| s.pid).collect();
+                Self::Identity(RandomIdentitySampler::new(
+                    &labels,
+                    d.batch_size,
+                    d.instances_per_id,
+                    cfg.seed,
+                )?)
+            }
+            SamplerKind::Random => Self::Random(RandomSampler::new(train.len(), d.batch_size, true, cfg.seed)?),
+        })
+    }
+
+    /// The rest of the current epoch's batches (a whole epoch at an epoch boundary).
+    fn epoch_batches(&mut self) -> Vec<Vec<usize>> {
+        let mut out = Vec::new();
+        loop {
+            let next = match self {
+                Self::Identity(s) => s.next_batch(),
+                Self::Random(s) => s.next_batch(),
+            };
+            match next {
+                Some(b) => out.push(b),
+                None => return out,
+            }
+        }
+    }
+
+    fn state(&self) -> serde_json::Value {
+        match self {
+            Self::Identity(s) => serde_json::to_value(s.state()),
+            Self::Random(s) => serde_json::to_value(s.state()),
+        }
+        .expect("sampler state serialises")
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), TrainError> {
+        let bad = |e: serde_json::Error| TrainError::Resume(format!("sampler state does not match the config: {e}"));
+        match self {
+            Self::Identity(s) => s.restore(serde_json::from_value(state).map_err(bad)?)?,
+            Self::Random(s) => s.restore(serde_json::from_value(state).map_err(bad)?)?,
+        }
+        Ok(())
+    }
+}
+
+/// Reads the training split and the test query/gallery a config names.
+pub fn load_split(cfg: &TrainConfig) -> Result<Split, TrainError> {
+    let d = &cfg.data;
+    if d.root.is_empty() {
+        return Err(TrainError::Config(crate::config::ConfigError::Invalid(
+            "data.root is empty: set it in the config or with --set data.root=PATH".into(),
+        )));
+    }
+    let split = reader(&d.dataset, &d.reader)?.read(Path::new(&d.root))?;
+    if d.test_dataset.is_empty() {
+        return Ok(split);
+    }
+    let root = if d.test_root.is_empty() { &d.root } else { &d.test_root };
+    let test = reader(&d.test_dataset, &d.reader)?.read(Path::new(root))?;
+    Ok(test.with_train_from(split))
+}
+
+pub fn resolve_device(name: &str) -> Result<Device, TrainError> {
+    Ok(name.parse::<DeviceChoice>()?.resolve()?)
+}
+
+pub struct Engine {
+    cfg: TrainConfig,
+    method: Box<dyn Method>,
+    optimizer: Optimizer,
+    sampler: TrainSampler,
+    split: Split,
+    train: Arc<Vec<Sample>>,
+    device: Device,
+    num_classes: i64,
+    epoch: usize,
+    global_batch: u64,
+    best: Option<BestScore>,
+    scaler: Option<LossScaler>,
+    run_dir: PathBuf,
+    last_eval: Option<evaluate::Evaluation>,
+}
+
+impl Engine {
+    /// A fresh run in `run_dir` (created; refused when it already holds a checkpoint, to protect it).
+    pub fn new(cfg: TrainConfig, split: Split, run_dir: &Path) -> Result<Self, TrainError> {
+        if run_dir.join("last.ckpt").exists() {
+            return Err(TrainError::RunExists(run_dir.to_path_buf()));
+        }
+        let engine = Self::build(cfg, split, run_dir)?;
+        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+        checkpoint::write_atomic(&run_dir.join("config.toml"), engine.cfg.to_toml().as_bytes())?;
+        checkpoint::write_atomic(&run_dir.join("metrics.jsonl"), b"")?;
+        Ok(engine)
+    }
+
+    /// Continues the run in `run_dir` from its `last.ckpt`, with the config saved there.
+    pub fn resume(run_dir: &Path, split: Option<Split>) -> Result<Self, TrainError> {
+        let path = run_dir.join("last.ckpt");
+        let loaded = checkpoint::load(&path)?;
+        let meta = loaded.meta;
+        let cfg: TrainConfig = crate::config::from_table(
+            toml::from_str(&meta.config)
+                .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?,
+        )?;
+        let split = match split {
+            Some(s) => s,
+            None => load_split(&cfg)?,
+        };
+        let mut engine = Self::build(cfg, split, run_dir)?;
+        if engine.num_classes != meta.num_classes {
+            return Err(TrainError::Resume(format!(
+                "{} was trained with {} identities but the dataset now has {}",
+                path.display(),
+                meta.num_classes,
+                engine.num_classes
+            )));
+        }
+        load_model_tensors(engine.method.as_ref(), &loaded.model, &path)?;
+        engine.optimizer.load_state(&loaded.optim, meta.optimizer_steps)?;
+        engine.sampler.restore(meta.sampler)?;
+        engine.epoch = meta.epoch;
+        engine.global_batch = meta.global_batch;
+        engine.best = meta.best;
+        if let (Some(s), Some(saved)) = (engine.scaler.as_mut(), meta.loss_scaler) {
+            *s = saved;
+        }
+        truncate_metrics(&run_dir.join("metrics.jsonl"), meta.epoch)?;
+        tracing::info!(epoch = meta.epoch, path = %path.display(), "resumed");
+        Ok(engine)
+    }
+
+    fn build(cfg: TrainConfig, split: Split, run_dir: &Path) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let device = resolve_device(&cfg.train.device)?;
+        if cfg.train.threads > 0 {
+            tch::set_num_threads(cfg.train.threads as i32);
+        }
+        if split.train.is_empty() {
+            return Err(TrainError::Data("the training split is empty".into()));
+        }
+        let num_classes = split.num_train_pids() as i64;
+        if let Some(bad) = split.train.iter().find(|s| s.pid < 0 || s.pid >= num_classes) {
+            return Err(TrainError::Data(format!(
+                "training label {} of {} is outside 0..{num_classes}; train ids must be relabelled",
+                bad.pid,
+                bad.path.display()
+            )));
+        }
+        tch::manual_seed(cfg.seed as i64);
+        let built = methods::build(&cfg.method, &cfg.model, &cfg.loss, num_classes, device)?;
+        if let Some(r) = &built.pretrained {
+            tracing::info!(
+                loaded = r.loaded.len(),
+                missing = r.missing.len(),
+                unexpected = r.unexpected.len(),
+                "ImageNet weights from {}",
+                cfg.model.pretrained
+            );
+        }
+        let method = built.method;
+        let optimizer = Optimizer::new(method.param_groups(), &cfg.optim);
+        let sampler = TrainSampler::new(&cfg, &split.train)?;
+        let scaler = (cfg.train.amp && device.is_cuda()).then(LossScaler::default);
+        if cfg.train.amp && !device.is_cuda() {
+            tracing::warn!("train.amp is for CUDA; training in float32 on the CPU");
+        }
+        Ok(Self {
+            train: Arc::new(split.train.clone()),
+            split,
+            method,
+            optimizer,
+            sampler,
+            device,
+            num_classes,
+            epoch: 0,
+            global_batch: 0,
+            best: None,
+            scaler,
+            run_dir: run_dir.to_path_buf(),
+            cfg,
+            last_eval: None,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+    pub fn method(&self) -> &dyn Method {
+        self.method.as_ref()
+    }
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+    pub fn device(&self) -> Device {
+        self.device
+    }
+    /// Completed epochs.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+    pub fn best(&self) -> Option<BestScore> {
+        self.best
+    }
+    /// The most recent evaluation (distances included, for rank lists).
+    pub fn last_evaluation(&self) -> Option<&evaluate::Evaluation> {
+        self.last_eval.as_ref()
+    }
+
+    fn train_transform(&self) -> TrainTransform {
+        let d = &self.cfg.data;
+        let mut t = TrainTransform::bot(d.height, d.width);
+        t.interpolation = d.interpolation;
+        t.flip_p = d.flip_p;
+        t.pad = d.pad;
+        t.erasing = (d.random_erasing > 0.0).then(|| RandomErasing {
+            probability: d.random_erasing,
+            ..RandomErasing::bot()
+        });
+        t
+    }
+
+    /// Trains until `train.epochs` or until a hook says stop. Returns true when all epochs are done.
+    pub fn run(&mut self, hooks: &mut [&mut dyn Hook]) -> Result<bool, TrainError> {
+        let schedule = self.cfg.optim.schedule();
+        while self.epoch < self.cfg.train.epochs {
+            let epoch = self.epoch + 1;
+            let mut record = self.train_epoch(epoch, schedule.lr(epoch))?;
+            let period = self.cfg.train.eval_period;
+            if epoch == self.cfg.train.epochs || (period > 0 && epoch % period == 0) {
+                record.eval = Some(self.evaluate_now()?);
+            }
+            self.epoch = epoch;
+            self.save_checkpoints(record.eval)?;
+            self.append_metrics(&record)?;
+            tracing::info!(
+                epoch,
+                lr = record.lr,
+                loss = record.losses["total"],
+                acc = record.accuracy,
+                img_per_s = record.images_per_second as u64,
+                "epoch done"
+            );
+            if let Some(e) = &record.eval {
+                tracing::info!(epoch, rank1 = e.rank1, map = e.map, minp = e.minp, "evaluation");
+            }
+            let stop = hooks
+                .iter_mut()
+                .fold(false, |stop, h| h.on_epoch_end(&record) == Control::Stop || stop);
+            if stop {
+                return Ok(self.epoch >= self.cfg.train.epochs);
+            }
+        }
+        Ok(true)
+    }
+
+    fn train_epoch(&mut self, epoch: usize, lr: f64) -> Result<EpochRecord, TrainError> {
+        let batches = self.sampler.epoch_batches();
+        let n_batches = batches.len();
+        let loader = Loader::spawn(
+            self.train.clone(),
+            batches,
+            Transform::Train(self.train_transform()),
+            LoaderOptions {
+                seed: self.cfg.seed ^ 0x5eed_a11a,
+                prefetch: self.cfg.data.prefetch,
+                threads: self.cfg.data.workers,
+                first_batch: self.global_batch,
+            },
+        )?;
+        let bar = evaluate::progress_bar(n_batches as u64, &format!("epoch {epoch}"));
+        let start = Instant::now();
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let (mut correct, mut images, mut steps) = (0i64, 0usize, 0usize);
+        for batch in loader {
+            let batch = batch?;
+            let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
+            let x = Tensor::from_slice(&batch.images).reshape(&shape).to_device(self.device);
+            let y = Tensor::from_slice(&batch.pids).to_device(self.device);
+            self.optimizer.zero_grad();
+            let amp = self.scaler.is_some();
+            let out = tch::autocast(amp, || {
+                self.method.losses(&TrainBatch {
+                    images: &x,
+                    targets: &y,
+                    epoch,
+                })
+            });
+            let mut total = Tensor::zeros([], (Kind::Float, self.device));
+            for (name, t) in &out.terms {
+                let t = t.to_kind(Kind::Float);
+                *sums.entry((*name).to_string()).or_default() += t.double_value(&[]);
+                total = total + t;
+            }
+            let total_value = total.double_value(&[]);
+            if !total_value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    loss: total_value,
+                });
+            }
+            *sums.entry("total".into()).or_default() += total_value;
+            match self.scaler.as_mut() {
+                Some(scaler) => {
+                    (total * scaler.scale).backward();
+                    if scaler.unscale(&self.optimizer.grads()) {
+                        self.optimizer.step(lr);
+                    }
+                }
+                None => {
+                    total.backward();
+                    self.optimizer.step(lr);
+                }
+            }
+            if let Some(logits) = &out.logits {
+                correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+            }
+            images += batch.pids.len();
+            steps += 1;
+            self.global_batch += 1;
+            bar.set_message(format!(
+                "loss {:.3} acc {:.3} lr {lr:.2e}",
+                sums["total"] / steps as f64,
+                correct as f64 / images as f64
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = start.elapsed().as_secs_f64();
+        let losses = sums.into_iter().map(|(k, v)| (k, v / steps.max(1) as f64)).collect();
+        Ok(EpochRecord {
+            epoch,
+            lr,
+            losses,
+            accuracy: correct as f64 / images.max(1) as f64,
+            images,
+            seconds,
+            images_per_second: images as f64 / seconds.max(1e-9),
+            eval: None,
+        })
+    }
+
+    /// Extracts query and gallery features and evaluates them (`[test]` settings).
+    pub fn evaluate_now(&mut self) -> Result<EvalRecord, TrainError> {
+        let ev = evaluate_split(self.method.as_ref(), &self.split, &self.cfg, self.device)?;
+        let rec = EvalRecord {
+            rank1: ev.plain.rank(1),
+            rank5: ev.plain.rank(5),
+            rank10: ev.plain.rank(10),
+            map: ev.plain.map,
+            minp: ev.plain.minp,
+            rerank_rank1: ev.reranked.as_ref().map(|m| m.rank(1)),
+            rerank_map: ev.reranked.as_ref().map(|m| m.map),
+        };
+        self.last_eval = Some(ev);
+        Ok(rec)
+    }
+
+    fn model_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.method.var_store().variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn meta(&self, full: bool) -> CheckpointMeta {
+        CheckpointMeta {
+            format: checkpoint::FORMAT,
+            method: self.cfg.method.clone(),
+            epoch: self.epoch,
+            global_batch: self.global_batch,
+            optimizer_steps: self.optimizer.steps(),
+            num_classes: self.num_classes,
+            sampler: if full {
+                self.sampler.state()
+            } else {
+                serde_json::Value::Null
+            },
+            best: self.best,
+            loss_scaler: self.scaler.clone(),
+            config: self.cfg.to_toml(),
+        }
+    }
+
+    fn save_checkpoints(&mut self, eval: Option<EvalRecord>) -> Result<(), TrainError> {
+        let improved = eval.filter(|e| self.best.is_none_or(|b| (e.rank1, e.map) > (b.rank1, b.map)));
+        if let Some(e) = improved {
+            self.best = Some(BestScore {
+                epoch: self.epoch,
+                rank1: e.rank1,
+                map: e.map,
+            });
+        }
+        let model = self.model_tensors();
+        checkpoint::save(
+            &self.run_dir.join("last.ckpt"),
+            &model,
+            &self.optimizer.state_tensors(),
+            &self.meta(true),
+        )?;
+        if improved.is_some() {
+            checkpoint::save(&self.run_dir.join("best.ckpt"), &model, &[], &self.meta(false))?;
+        }
+        Ok(())
+    }
+
+    fn append_metrics(&self, record: &EpochRecord) -> Result<(), TrainError> {
+        let path = self.run_dir.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io(&path, e))?;
+        let line = serde_json::to_string(record).expect("record serialises");
+        writeln!(f, "{line}").map_err(|e| TrainError::io(&path, e))
+    }
+
+    /// Writes `summary.json`: the last evaluation in the CLI's metrics format plus run facts.
+    pub fn write_summary(&self, extra: serde_json::Value) -> Result<PathBuf, TrainError> {
+        let ev = self
+            .last_eval
+            .as_ref()
+            .ok_or_else(|| TrainError::Data("no evaluation has been run yet".into()))?;
+        let mut s = ev.plain.summary_json();
+        if let Some(r) = &ev.reranked {
+            s["reranked"] = r.summary_json();
+        }
+        s["method"] = self.cfg.method.clone().into();
+        s["dataset"] = self.cfg.data.dataset.clone().into();
+        s["epochs"] = self.epoch.into();
+        s["best"] = serde_json::to_value(self.best).expect("serialises");
+        if let (Some(obj), serde_json::Value::Object(more)) = (s.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        let path = self.run_dir.join("summary.json");
+        let text = serde_json::to_string_pretty(&s).expect("serialises");
+        checkpoint::write_atomic(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Features of the split's query and gallery through `method`, evaluated with the config's `[test]`.
+pub fn evaluate_split(
+    method: &dyn Method,
+    split: &Split,
+    cfg: &TrainConfig,
+    device: Device,
+) -> Result<evaluate::Evaluation, TrainError> {
+    let transform = Transform::Test(evaluate::test_transform(&cfg.data));
+    let opts = ExtractOptions::new(&cfg.test, &cfg.data, device, "query");
+    let qf = extract(method, Arc::new(split.query.clone()), transform.clone(), &opts)?;
+    let opts = ExtractOptions {
+        label: "gallery".into(),
+        ..opts
+    };
+    let gf = extract(method, Arc::new(split.gallery.clone()), transform, &opts)?;
+    Ok(evaluate_features(&qf, &gf, &split.query, &split.gallery, &cfg.test)?)
+}
+
+/// Copies checkpoint tensors into the method by name; every tensor of the method must be present.
+pub fn load_model_tensors(
+    method: &dyn Method,
+    tensors: &std::collections::HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let vars = method.var_store().variables();
+    let mut missing: Vec<&String> = vars.keys().filter(|k| !tensors.contains_key(*k)).collect();
+    missing.sort();
+    if let Some(first) = missing.first() {
+        return Err(TrainError::Resume(format!(
+            "{} lacks {} of the model's tensors (e.g. `{first}`); was it written for another method or backbone?",
+            path.display(),
+            missing.len()
+        )));
+    }
+    tch::no_grad(|| {
+        for (name, var) in &vars {
+            let src = &tensors[name];
+            if src.size() != var.size() {
+                return Err(TrainError::Resume(format!(
+                    "{}: `{name}` has shape {:?} but the model's is {:?}",
+                    path.display(),
+                    src.size(),
+                    var.size()
+                )));
+            }
+            var.shallow_clone()
+                .copy_(&src.to_device(var.device()).to_kind(var.kind()));
+        }
+        Ok(())
+    })
+}
+
+/// Drops `metrics.jsonl` lines of epochs after `epoch` (written after the checkpoint being resumed).
+fn truncate_metrics(path: &Path, epoch: usize) -> Result<(), TrainError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    checkpoint::write_atomic(path, kept.as_bytes())?;
+    Ok(())
+}
