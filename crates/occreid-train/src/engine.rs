@@ -225,6 +225,8 @@ impl Engine {
                 bad.path.display()
             )));
         }
+        // Before the (slow) model build, so a sampler that cannot be formed fails fast.
+        let sampler = TrainSampler::new(&cfg, &split.train)?;
         tch::manual_seed(cfg.seed as i64);
         let built = methods::build(&cfg.method, &cfg.model, &cfg.loss, num_classes, device)?;
         if let Some(r) = &built.pretrained {
@@ -238,7 +240,6 @@ impl Engine {
         }
         let method = built.method;
         let optimizer = Optimizer::new(method.param_groups(), &cfg.optim);
-        let sampler = TrainSampler::new(&cfg, &split.train)?;
         let scaler = (cfg.train.amp && device.is_cuda()).then(LossScaler::default);
         if cfg.train.amp && !device.is_cuda() {
             tracing::warn!("train.amp is for CUDA; training in float32 on the CPU");
