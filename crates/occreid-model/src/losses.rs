@@ -14,13 +14,22 @@ pub fn cross_entropy_label_smooth(logits: &Tensor, targets: &Tensor, eps: f64) -
 }
 
 /// Pairwise Euclidean distances `sqrt(clamp(|a|^2 + |b|^2 - 2 a.b, 1e-12))` (BoT `euclidean_dist`).
+///
+/// Evaluated as BoT does, `addmm(|a|^2 + |b|^2, a, b^T, beta=1, alpha=-2)` (scaling `a` by -2 is exact):
+/// near-identical features make the sum cancel, and a different rounding order there changes small
+/// distances, and through them the mining and the gradients, by far more than one ulp.
 pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
-    let aa = a.pow_tensor_scalar(2).sum_dim_intlist(1, true, Kind::Float);
+    let (m, n) = (a.size()[0], b.size()[0]);
+    let aa = a
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .expand([m, n], false);
     let bb = b
         .pow_tensor_scalar(2)
         .sum_dim_intlist(1, true, Kind::Float)
+        .expand([n, m], false)
         .transpose(0, 1);
-    (aa + bb - a.matmul(&b.transpose(0, 1)) * 2.0).clamp_min(1e-12).sqrt()
+    (aa + bb).addmm(&(a * -2.0), &b.transpose(0, 1)).clamp_min(1e-12).sqrt()
 }
 
 /// Batch-hard triplet loss: for each anchor the farthest positive (itself included) and the nearest
@@ -67,12 +76,17 @@ impl CenterLoss {
 pub fn center_loss(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
     let b = features.size()[0];
     let classes = centers.size()[0];
-    let ff = features.pow_tensor_scalar(2).sum_dim_intlist(1, true, Kind::Float);
+    let ff = features
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .expand([b, classes], false);
     let cc = centers
         .pow_tensor_scalar(2)
         .sum_dim_intlist(1, true, Kind::Float)
+        .expand([classes, b], false)
         .transpose(0, 1);
-    let distmat = ff + cc - features.matmul(&centers.transpose(0, 1)) * 2.0;
+    // BoT's `addmm(distmat, x, centers.t(), beta=1, alpha=-2)`, as in `euclidean_dist`.
+    let distmat = (ff + cc).addmm(&(features * -2.0), &centers.transpose(0, 1));
     let class_ids = Tensor::arange(classes, (Kind::Int64, features.device()));
     let mask = targets
         .unsqueeze(1)

@@ -356,44 +356,22 @@ impl Engine {
             let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
             let x = Tensor::from_slice(&batch.images).reshape(&shape).to_device(self.device);
             let y = Tensor::from_slice(&batch.pids).to_device(self.device);
-            self.optimizer.zero_grad();
-            let amp = self.scaler.is_some();
-            let out = tch::autocast(amp, || {
-                self.method.losses(&TrainBatch {
+            let step = train_step(
+                self.method.as_ref(),
+                &mut self.optimizer,
+                self.scaler.as_mut(),
+                &TrainBatch {
                     images: &x,
                     targets: &y,
                     epoch,
-                })
-            });
-            let mut total = Tensor::zeros([], (Kind::Float, self.device));
-            for (name, t) in &out.terms {
-                let t = t.to_kind(Kind::Float);
-                *sums.entry((*name).to_string()).or_default() += t.double_value(&[]);
-                total = total + t;
+                },
+                lr,
+            )?;
+            for (name, v) in &step.terms {
+                *sums.entry(name.to_string()).or_default() += v;
             }
-            let total_value = total.double_value(&[]);
-            if !total_value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    loss: total_value,
-                });
-            }
-            *sums.entry("total".into()).or_default() += total_value;
-            match self.scaler.as_mut() {
-                Some(scaler) => {
-                    (total * scaler.scale).backward();
-                    if scaler.unscale(&self.optimizer.grads()) {
-                        self.optimizer.step(lr);
-                    }
-                }
-                None => {
-                    total.backward();
-                    self.optimizer.step(lr);
-                }
-            }
-            if let Some(logits) = &out.logits {
-                correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-            }
+            *sums.entry("total".into()).or_default() += step.total;
+            correct += step.correct;
             images += batch.pids.len();
             steps += 1;
             self.global_batch += 1;
@@ -515,6 +493,67 @@ impl Engine {
         checkpoint::write_atomic(&path, text.as_bytes())?;
         Ok(path)
     }
+}
+
+/// Loss values of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    pub terms: Vec<(&'static str, f64)>,
+    pub total: f64,
+    /// Correct classifier predictions in the batch.
+    pub correct: i64,
+}
+
+/// One optimisation step: forward (fp16 autocast when a loss scaler is given), sum of the method's loss
+/// terms, backward, and the optimiser update (skipped when scaled gradients overflow).
+pub fn train_step(
+    method: &dyn Method,
+    optimizer: &mut Optimizer,
+    scaler: Option<&mut LossScaler>,
+    batch: &TrainBatch,
+    lr: f64,
+) -> Result<StepResult, TrainError> {
+    optimizer.zero_grad();
+    let out = tch::autocast(scaler.is_some(), || method.losses(batch));
+    let mut terms = Vec::with_capacity(out.terms.len());
+    let mut total = Tensor::zeros([], (Kind::Float, batch.images.device()));
+    for (name, t) in &out.terms {
+        let t = t.to_kind(Kind::Float);
+        terms.push((*name, t.double_value(&[])));
+        total = total + t;
+    }
+    let total_value = total.double_value(&[]);
+    if !total_value.is_finite() {
+        return Err(TrainError::Diverged {
+            epoch: batch.epoch,
+            loss: total_value,
+        });
+    }
+    match scaler {
+        Some(scaler) => {
+            (total * scaler.scale).backward();
+            if scaler.unscale(&optimizer.grads()) {
+                optimizer.step(lr);
+            }
+        }
+        None => {
+            total.backward();
+            optimizer.step(lr);
+        }
+    }
+    let correct = match &out.logits {
+        Some(logits) => logits
+            .argmax(1, false)
+            .eq_tensor(batch.targets)
+            .sum(Kind::Int64)
+            .int64_value(&[]),
+        None => 0,
+    };
+    Ok(StepResult {
+        terms,
+        total: total_value,
+        correct,
+    })
 }
 
 /// Features of the split's query and gallery through `method`, evaluated with the config's `[test]`.

@@ -1,0 +1,161 @@
+"""Parity fixture for whole BoT training steps (torch 2.11 / torchvision 0.26, CPU, float32).
+
+Builds reid-strong-baseline's model (spec §1.1) on torchvision's resnet18 in BoT form (no stem ReLU, last
+stride 1) + BNNeck (frozen zero bias) + bias-free classifier, and runs its trainer step
+(`create_supervised_trainer_with_center`) three times: Adam(lr from the warmup schedule for epochs 1..3,
+wd 5e-4) on the model, loss = CE_ls + triplet + 0.0005 * center, then the centres' grads x 1/0.0005 and
+SGD(lr 0.5) on the centres. BN running statistics update as in training.
+
+Deterministic initial values (both sides): tensors sorted by name (num_batches_tracked excluded), tensor t,
+flat element k: u = ((k * 7919 + t * 104729) % 2001 - 1000) / 1000; running_var 1 + (u + 1) / 4,
+running_mean u / 10, tensors with >= 2 dims u / sqrt(fan_in), other `weight`s 1 + u / 10, other tensors
+u / 10, except bottleneck.bias = 0. Input of step s, element k: ((k * 31 + s * 17) % 255) / 127.5 - 1.
+
+Writes crates/occreid-train/tests/fixtures/bot_train_steps.json.
+Run: .venv/bin/python tools/gen_train_step_fixtures.py
+"""
+import json
+import pathlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+torch.use_deterministic_algorithms(True)
+out = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-train/tests/fixtures/bot_train_steps.json"
+B, C, H, W, STEPS = 8, 4, 64, 32, 3
+labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+
+
+def ce_ls(x, y, eps=0.1):
+    log_probs = F.log_softmax(x, dim=1)
+    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
+    t = (1 - eps) * t + eps / x.size(1)
+    return (-t * log_probs).mean(0).sum()
+
+
+def triplet(f, y, margin=0.3):
+    n = f.size(0)
+    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
+    d = d + d.t()
+    d = torch.addmm(d, f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
+    pos = y.expand(n, n).eq(y.expand(n, n).t())
+    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
+    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
+    return torch.nn.MarginRankingLoss(margin=margin)(d_an, d_ap, torch.ones_like(d_an))
+
+
+class CenterLoss(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.centers = torch.nn.Parameter(torch.zeros(C, 512))
+
+    def forward(self, f, y):
+        b, k = f.size(0), self.centers.size(0)
+        c = self.centers
+        d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
+        d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
+        mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k).expand(b, k))
+        return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
+
+
+class Baseline(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        m = torchvision.models.resnet18(weights=None)
+        m.layer4[0].conv1.stride = (1, 1)
+        m.layer4[0].downsample[0].stride = (1, 1)
+        del m.fc
+        self.base = m
+        self.bottleneck = torch.nn.BatchNorm1d(512)
+        self.bottleneck.bias.requires_grad_(False)
+        self.classifier = torch.nn.Linear(512, C, bias=False)
+
+    def forward(self, x):
+        m = self.base
+        x = m.maxpool(m.bn1(m.conv1(x)))  # BoT: no ReLU after the stem BN
+        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
+        g = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(self.bottleneck(g)), g
+
+
+model, center = Baseline(), CenterLoss()
+tensors = {**model.state_dict(), **{"center_loss." + k: v for k, v in center.state_dict().items()}}
+names = sorted(n for n in tensors if not n.endswith("num_batches_tracked"))
+with torch.no_grad():
+    for t, name in enumerate(names):
+        v = tensors[name]
+        k = np.arange(v.numel(), dtype=np.int64)
+        u = ((k * 7919 + t * 104729) % 2001 - 1000) / 1000.0
+        if name == "bottleneck.bias":
+            x = np.zeros_like(u)
+        elif name.endswith("running_var"):
+            x = 1 + (u + 1) / 4
+        elif name.endswith("running_mean"):
+            x = u / 10
+        elif v.dim() >= 2:
+            x = u / np.sqrt(np.prod(v.shape[1:]))
+        elif name.endswith("weight"):
+            x = 1 + u / 10
+        else:
+            x = u / 10
+        v.copy_(torch.from_numpy(x.astype(np.float32).reshape(v.shape)))
+
+
+def lr_at(epoch, base=3.5e-4, warmup=10, factor=0.01, milestones=(40, 70)):
+    w = factor * (1 - epoch / warmup) + epoch / warmup if epoch < warmup else 1.0
+    return base * w * 0.1 ** sum(m <= epoch for m in milestones)
+
+
+params = [p for p in model.parameters() if p.requires_grad]
+opt = torch.optim.Adam(params, lr=lr_at(1), weight_decay=5e-4)
+opt_center = torch.optim.SGD(center.parameters(), lr=0.5)
+steps = []
+model.train()
+for s in range(STEPS):
+    for g in opt.param_groups:
+        g["lr"] = lr_at(s + 1)
+    n = B * 3 * H * W
+    img = torch.from_numpy((((np.arange(n) * 31 + s * 17) % 255) / 127.5 - 1).astype(np.float32).reshape(B, 3, H, W))
+    opt.zero_grad()
+    opt_center.zero_grad()
+    score, feat = model(img)
+    terms = {"id": ce_ls(score, labels), "triplet": triplet(feat, labels), "center": 0.0005 * center(feat, labels)}
+    loss = sum(terms.values())
+    loss.backward()
+    opt.step()
+    for p in center.parameters():
+        p.grad.data *= 1.0 / 0.0005
+    opt_center.step()
+    steps.append({"lr": lr_at(s + 1), **{k: v.item() for k, v in terms.items()}})
+
+final = {**model.state_dict(), **{"center_loss." + k: v for k, v in center.state_dict().items()}}
+full = {"classifier.weight", "center_loss.centers", "bottleneck.weight", "bottleneck.running_mean",
+        "bottleneck.running_var", "base.layer4.1.bn2.weight"}
+summary = {}
+for name in names:
+    v = final[name].detach().reshape(-1).double()
+    summary[name] = {"sum": v.sum().item(), "abs_sum": v.abs().sum().item(), "head": v[:16].tolist()}
+    if name in full:
+        summary[name]["values"] = v.tolist()
+# The optimisers alone: 8 steps on 48 values with gradients spanning 1e-7..1e1 (Adam's eps regime included).
+g = torch.Generator().manual_seed(0)
+p0 = torch.randn(48, generator=g)
+grads = torch.randn(8, 48, generator=g) * torch.logspace(-7, 1, 48)
+optim = {"init": p0.tolist(), "grads": grads.tolist(), "lrs": [1e-3 * (s + 1) for s in range(8)]}
+for name, make in [("adam", lambda q: torch.optim.Adam([q], lr=1e-3, weight_decay=5e-4)),
+                   ("sgd", lambda q: torch.optim.SGD([q], lr=1e-3, momentum=0.9, weight_decay=5e-4))]:
+    q = torch.nn.Parameter(p0.clone())
+    o = make(q)
+    traj = []
+    for s in range(8):
+        for group in o.param_groups:
+            group["lr"] = optim["lrs"][s]
+        q.grad = grads[s].clone()
+        o.step()
+        traj.append(q.detach().clone().tolist())
+    optim[name] = traj
+json.dump({"B": B, "C": C, "H": H, "W": W, "labels": labels.tolist(), "steps": steps, "final": summary,
+           "optim": optim}, open(out, "w"))
+print("wrote", out, out.stat().st_size, "bytes")
