@@ -70,9 +70,9 @@ impl Transform {
         match self {
             Transform::Train(t) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(sample_seed(seed, number, pos));
-                dst.copy_from_slice(&t.apply(&decode(&sample.path)?, &mut rng));
+                t.apply_into(&decode(&sample.path)?, &mut rng, dst);
             }
-            Transform::Test(t) => dst.copy_from_slice(&t.apply(&decode(&sample.path)?)),
+            Transform::Test(t) => t.apply_into(&decode(&sample.path)?, dst),
             Transform::OccludedTest(o) => return o.load(index, sample, dst).map(Some),
         }
         Ok(None)

@@ -102,7 +102,7 @@ impl OccludedTest {
     /// CHW tensor of the occluded sample, and the occlusion.
     pub(crate) fn load(&self, index: usize, sample: &Sample, dst: &mut [f32]) -> Result<Occlusion, TransformError> {
         let o = self.occlude_sample(index, sample)?;
-        dst.copy_from_slice(&self.test.apply(&o.image));
+        self.test.apply_into(&o.image, dst);
         let (h, w) = (o.image.height() as usize, o.image.width() as usize);
         Ok(Occlusion {
             fraction: o.covered() as f32,

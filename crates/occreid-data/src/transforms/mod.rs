@@ -67,7 +67,8 @@ pub fn decode_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage, TransformErro
         .map_err(|e| err(image::ImageError::IoError(e)))?
         .decode()
         .map_err(err)?;
-    Ok(img.to_rgb8())
+    // `into_rgb8` keeps the decoder's buffer when it is already RGB8 (JPEG), where `to_rgb8` would copy it.
+    Ok(img.into_rgb8())
 }
 
 /// What one [`TrainTransform`] application drew: enough to replay it on another image (DAAO's shared
@@ -178,26 +179,44 @@ impl TrainTransform {
 
     /// Applies given parameters: CHW `f32` of `3·height·width`.
     pub fn apply_params(&self, img: &RgbImage, p: &AugmentParams) -> Vec<f32> {
-        let x = self.augment_u8(img, p);
-        let (h, w) = (self.height as usize, self.width as usize);
-        let mut t = match p.crop {
-            Some((i, j)) => {
-                let off = self.pad as i64;
-                self.normalize
-                    .to_tensor_window(&x, i as i64 - off, j as i64 - off, h, w)
-            }
-            None => self.normalize.to_tensor(&x),
-        };
-        if let (Some(rect), Some(e)) = (p.erase, self.erasing) {
-            fill_rect(&mut t, h, w, rect, e.fill);
-        }
+        let mut t = vec![0f32; 3 * self.height as usize * self.width as usize];
+        self.apply_params_into(img, p, &mut t);
         t
+    }
+
+    /// [`Self::apply_params`] into `dst` (`3·height·width`), e.g. straight into a batch.
+    pub fn apply_params_into(&self, img: &RgbImage, p: &AugmentParams, dst: &mut [f32]) {
+        let mut x = resize(img, self.height, self.width, self.interpolation);
+        // Without colour ops the flip is folded into the tensor write (reading columns mirrored); with
+        // them it is done first, in the order torchvision applies them.
+        let fold_flip = p.flip && p.color.is_empty();
+        if p.flip && !fold_flip {
+            hflip(&mut x);
+        }
+        for op in &p.color {
+            op.apply(&mut x);
+        }
+        let (h, w) = (self.height as usize, self.width as usize);
+        let (top, left) = match p.crop {
+            Some((i, j)) => (i as i64 - self.pad as i64, j as i64 - self.pad as i64),
+            None => (0, 0),
+        };
+        self.normalize.write_window(&x, top, left, fold_flip, h, w, dst);
+        if let (Some(rect), Some(e)) = (p.erase, self.erasing) {
+            fill_rect(dst, h, w, rect, e.fill);
+        }
     }
 
     /// Draws and applies.
     pub fn apply<R: RandomSource>(&self, img: &RgbImage, rng: &mut R) -> Vec<f32> {
         let p = self.draw(rng);
         self.apply_params(img, &p)
+    }
+
+    /// Draws and applies into `dst` (`3·height·width`).
+    pub fn apply_into<R: RandomSource>(&self, img: &RgbImage, rng: &mut R, dst: &mut [f32]) {
+        let p = self.draw(rng);
+        self.apply_params_into(img, &p, dst);
     }
 }
 
@@ -227,7 +246,15 @@ impl TestTransform {
     }
 
     pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
-        self.normalize
-            .to_tensor(&resize(img, self.height, self.width, self.interpolation))
+        let mut t = vec![0f32; 3 * self.height as usize * self.width as usize];
+        self.apply_into(img, &mut t);
+        t
+    }
+
+    /// [`Self::apply`] into `dst` (`3·height·width`).
+    pub fn apply_into(&self, img: &RgbImage, dst: &mut [f32]) {
+        let x = resize(img, self.height, self.width, self.interpolation);
+        let (h, w) = (self.height as usize, self.width as usize);
+        self.normalize.write_window(&x, 0, 0, false, h, w, dst);
     }
 }

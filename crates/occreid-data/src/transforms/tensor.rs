@@ -32,7 +32,20 @@ impl Rect {
 
 /// `F.hflip` in place.
 pub fn hflip(img: &mut RgbImage) {
-    image::imageops::flip_horizontal_in_place(img);
+    // `imageops::flip_horizontal_in_place` goes pixel by pixel through get/put_pixel, several times slower.
+    let w = img.width() as usize;
+    if w == 0 {
+        return;
+    }
+    for row in img.chunks_exact_mut(w * 3) {
+        let (mut i, mut j) = (0, w - 1);
+        while i < j {
+            let (a, b) = row.split_at_mut(j * 3);
+            a[i * 3..i * 3 + 3].swap_with_slice(&mut b[..3]);
+            i += 1;
+            j -= 1;
+        }
+    }
 }
 
 /// torchvision `Pad(padding)` with constant fill on all four sides.
@@ -77,14 +90,29 @@ impl Default for Normalize {
 }
 
 impl Normalize {
-    fn lut(&self) -> [[f32; 256]; 3] {
-        let mut lut = [[0f32; 256]; 3];
-        for (c, l) in lut.iter_mut().enumerate() {
-            for (v, o) in l.iter_mut().enumerate() {
-                *o = (v as f32 / 255.0 - self.mean[c]) / self.std[c];
+    fn lut(&self) -> std::sync::Arc<[[f32; 256]; 3]> {
+        // 768 f32 divisions per image would be a few per cent of a whole BoT transform; the table of the
+        // last `Normalize` used on this thread is kept.
+        type Cached = Option<([u32; 6], std::sync::Arc<[[f32; 256]; 3]>)>;
+        thread_local!(static LAST: std::cell::RefCell<Cached> = const { std::cell::RefCell::new(None) });
+        let (m, d) = (self.mean.map(f32::to_bits), self.std.map(f32::to_bits));
+        let key = [m[0], m[1], m[2], d[0], d[1], d[2]];
+        LAST.with_borrow_mut(|last| {
+            if let Some((k, lut)) = last {
+                if *k == key {
+                    return lut.clone();
+                }
             }
-        }
-        lut
+            let mut lut = [[0f32; 256]; 3];
+            for (c, l) in lut.iter_mut().enumerate() {
+                for (v, o) in l.iter_mut().enumerate() {
+                    *o = (v as f32 / 255.0 - self.mean[c]) / self.std[c];
+                }
+            }
+            let lut = std::sync::Arc::new(lut);
+            *last = Some((key, lut.clone()));
+            lut
+        })
     }
 
     /// CHW tensor of the whole image.
@@ -96,31 +124,61 @@ impl Normalize {
     /// pixels outside the image read as 0 (before normalisation). `Pad(p)` + crop at `(i, j)` of the
     /// padded image is the window at `(i − p, j − p)`, without materialising the padded image.
     pub fn to_tensor_window(&self, img: &RgbImage, top: i64, left: i64, out_h: usize, out_w: usize) -> Vec<f32> {
+        let mut out = vec![0f32; 3 * out_h * out_w];
+        self.write_window(img, top, left, false, out_h, out_w, &mut out);
+        out
+    }
+
+    /// [`Self::to_tensor_window`] into `dst` (`3·out_h·out_w`), of the image mirrored left-right when
+    /// `flip` (the window is placed on the mirrored image, as `hflip` then crop), without a flipped copy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_window(
+        &self,
+        img: &RgbImage,
+        top: i64,
+        left: i64,
+        flip: bool,
+        out_h: usize,
+        out_w: usize,
+        dst: &mut [f32],
+    ) {
+        assert_eq!(dst.len(), 3 * out_h * out_w, "tensor is not 3x{out_h}x{out_w}");
         let lut = self.lut();
         let (w, h) = (img.width() as i64, img.height() as i64);
         let raw = img.as_raw();
         let plane = out_h * out_w;
-        let mut out = vec![0f32; 3 * plane];
-        let (r, rest) = out.split_at_mut(plane);
+        let (r, rest) = dst.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
+        // Columns of the window that fall inside the image: x in x0..x1.
+        let x0 = (-left).clamp(0, out_w as i64) as usize;
+        let x1 = (w - left).clamp(x0 as i64, out_w as i64) as usize;
         for y in 0..out_h {
+            let row = y * out_w..(y + 1) * out_w;
+            let (r, g, b) = (&mut r[row.clone()], &mut g[row.clone()], &mut b[row]);
             let sy = top + y as i64;
-            for x in 0..out_w {
-                let sx = left + x as i64;
-                let o = y * out_w + x;
-                if sy < 0 || sy >= h || sx < 0 || sx >= w {
-                    r[o] = lut[0][0];
-                    g[o] = lut[1][0];
-                    b[o] = lut[2][0];
-                } else {
-                    let p = ((sy * w + sx) * 3) as usize;
-                    r[o] = lut[0][raw[p] as usize];
-                    g[o] = lut[1][raw[p + 1] as usize];
-                    b[o] = lut[2][raw[p + 2] as usize];
+            let (lo, hi) = if (0..h).contains(&sy) { (x0, x1) } else { (out_w, out_w) };
+            for (c, p) in [&mut *r, &mut *g, &mut *b].into_iter().enumerate() {
+                p[..lo.min(out_w)].fill(lut[c][0]);
+                p[hi.max(lo)..].fill(lut[c][0]);
+            }
+            if lo >= hi {
+                continue;
+            }
+            let src_row = &raw[(sy * w) as usize * 3..((sy + 1) * w) as usize * 3];
+            // Image columns covered, left to right in the (possibly mirrored) image.
+            let (c0, c1) = ((left + lo as i64) as usize, (left + hi as i64) as usize);
+            let dst = r[lo..hi].iter_mut().zip(&mut g[lo..hi]).zip(&mut b[lo..hi]);
+            if flip {
+                let src = &src_row[(w as usize - c1) * 3..(w as usize - c0) * 3];
+                for (((r, g), b), px) in dst.zip(src.chunks_exact(3).rev()) {
+                    (*r, *g, *b) = (lut[0][px[0] as usize], lut[1][px[1] as usize], lut[2][px[2] as usize]);
+                }
+            } else {
+                for (((r, g), b), px) in dst.zip(src_row[c0 * 3..c1 * 3].chunks_exact(3)) {
+                    (*r, *g, *b) = (lut[0][px[0] as usize], lut[1][px[1] as usize], lut[2][px[2] as usize]);
                 }
             }
         }
-        out
     }
 }
 
@@ -198,5 +256,50 @@ pub fn fill_rect(chw: &mut [f32], h: usize, w: usize, rect: Rect, fill: [f32; 3]
             let end = (rect.left + rect.width).min(w);
             plane[row * w + rect.left..row * w + end].fill(fill[c]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hflip_mirrors_every_row() {
+        for w in [1, 2, 5, 64] {
+            let img = RgbImage::from_fn(w, 3, |x, y| image::Rgb([x as u8, y as u8, (x * 3 + y) as u8]));
+            let mut ours = img.clone();
+            hflip(&mut ours);
+            assert_eq!(ours, image::imageops::flip_horizontal(&img), "width {w}");
+        }
+    }
+
+    /// The window write equals materialising the flip, the zero padding and the crop.
+    #[test]
+    fn write_window_equals_flip_pad_crop() {
+        let norm = Normalize::default();
+        let img = RgbImage::from_fn(20, 30, |x, y| {
+            image::Rgb([(x * 12) as u8, (y * 8) as u8, (x * y) as u8])
+        });
+        let pad_px = 10;
+        for flip in [false, true] {
+            let mut x = img.clone();
+            if flip {
+                hflip(&mut x);
+            }
+            let padded = pad(&x, pad_px, [0, 0, 0]);
+            for (i, j) in [(0, 0), (20, 20), (3, 17), (20, 0), (0, 20), (10, 10)] {
+                let want = norm.to_tensor(&crop(&padded, i, j, 30, 20));
+                let mut got = vec![f32::NAN; want.len()];
+                let (top, left) = (i as i64 - pad_px as i64, j as i64 - pad_px as i64);
+                norm.write_window(&img, top, left, flip, 30, 20, &mut got);
+                assert_eq!(got, want, "flip {flip} crop at ({i}, {j})");
+            }
+        }
+        // A window entirely outside reads as padding.
+        let mut got = vec![f32::NAN; 3 * 4 * 4];
+        norm.write_window(&img, -50, 100, true, 4, 4, &mut got);
+        assert!(got[..16]
+            .iter()
+            .all(|&v| v == (0.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0]));
     }
 }
