@@ -28,6 +28,10 @@ pub enum Command {
         /// Worker threads (0 = one per core)
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Then run the PyTorch peer (`tools/bench_loader_peer.py` through `.venv/bin/python`, run from
+        /// the repository root) on the same folder, epochs, batch size and worker count, and print the ratio
+        #[arg(long)]
+        peer: bool,
     },
     /// Writes the Market-scale problem as .npy files (distmat, labels, features; optionally the
     /// q_g / q_q / g_g squared-Euclidean matrices torchreid's re-ranking takes, ~1.5 GB)
@@ -48,7 +52,20 @@ pub fn run(c: Command) -> Result<()> {
             batch_size,
             epochs,
             threads,
-        } => loader(root, batch_size, epochs, threads),
+            peer,
+        } => {
+            let ours = loader(&root, batch_size, epochs, threads)?;
+            if peer {
+                let workers = if threads == 0 {
+                    rayon::current_num_threads()
+                } else {
+                    threads
+                };
+                let theirs = loader_peer(&root, batch_size, epochs, workers)?;
+                println!("ratio: {:.2}x ({ours:.0} / {theirs:.0} images/s)", ours / theirs);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -104,13 +121,14 @@ fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
     Ok(())
 }
 
-fn loader(root: PathBuf, batch_size: usize, epochs: usize, threads: usize) -> Result<()> {
+/// Images/s of our loader.
+fn loader(root: &std::path::Path, batch_size: usize, epochs: usize, threads: usize) -> Result<f64> {
     use occreid_data::loader::{Loader, LoaderOptions, Transform};
     use occreid_data::transforms::TrainTransform;
     use occreid_data::{reader, ReaderOptions};
     use std::sync::Arc;
 
-    let split = reader("market1501", &ReaderOptions::default())?.read(&root)?;
+    let split = reader("market1501", &ReaderOptions::default())?.read(root)?;
     let n = split.train.len();
     let samples = Arc::new(split.train);
     let batches: Vec<Vec<usize>> = (0..epochs)
@@ -132,14 +150,45 @@ fn loader(root: PathBuf, batch_size: usize, epochs: usize, threads: usize) -> Re
         images += batch?.shape[0];
     }
     let secs = t.elapsed().as_secs_f64();
+    let rate = images as f64 / secs;
     println!(
-        "occreid loader: {images} images in {secs:.2} s = {:.0} images/s ({} threads, batch {batch_size})",
-        images as f64 / secs,
+        "occreid loader: {images} images in {secs:.2} s = {rate:.0} images/s ({} threads, batch {batch_size})",
         if threads == 0 {
             rayon::current_num_threads()
         } else {
             threads
         }
     );
-    Ok(())
+    Ok(rate)
+}
+
+/// Runs the torchvision DataLoader peer and returns its images/s (the number before "images/s" on its
+/// last line).
+fn loader_peer(root: &std::path::Path, batch_size: usize, epochs: usize, workers: usize) -> Result<f64> {
+    let (python, script) = (".venv/bin/python", "tools/bench_loader_peer.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(root)
+        .args(["--epochs", &epochs.to_string(), "--workers", &workers.to_string()])
+        .args(["--batch-size", &batch_size.to_string()])
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("{python}: cannot run ({e}); run from the repository root after tools/bootstrap.sh")
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "{script} failed ({}): {}{}",
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = stdout.lines().last().unwrap_or("").to_string();
+    print!("{stdout}");
+    line.split(" images/s")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{script}: no 'N images/s' in its last line '{line}'"))
 }

@@ -6,14 +6,18 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod data;
 mod demo;
+mod infer;
+mod market_scale;
 mod metrics;
 mod rerank;
+mod run_report;
+mod train;
 
 #[derive(Parser)]
 #[command(
     name = "occreid",
     version,
-    about = "Occluded person re-identification: evaluation, re-ranking, data, training"
+    about = "Occluded person re-identification: training, evaluation, re-ranking, data"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,8 +33,16 @@ enum Command {
     /// Dataset checks and the synthetic dataset
     #[command(subcommand)]
     Data(data::Command),
-    /// Runs evaluation and re-ranking end to end on a generated Market-sized problem
+    /// Trains a small BoT on a generated synthetic dataset (CPU, minutes) and writes an HTML report
     Demo(demo::Args),
+    /// Trains a method from a config preset into a run folder (or resumes one)
+    Train(train::Args),
+    /// Evaluates a checkpoint on a dataset's query/gallery (optionally re-ranked, flipped, occluded)
+    Eval(infer::EvalArgs),
+    /// Writes a checkpoint's features for a dataset or a folder of images
+    Extract(infer::ExtractArgs),
+    /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
+    MarketScale(market_scale::Args),
     /// Reproducible timing runs and benchmark inputs (see BENCHMARKS.md)
     #[command(subcommand)]
     Bench(bench::Command),
@@ -47,6 +59,10 @@ fn main() -> ExitCode {
         Command::Metrics(a) => metrics::run(a),
         Command::Rerank(a) => rerank::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => infer::eval(a),
+        Command::Extract(a) => infer::extract_cmd(a),
+        Command::MarketScale(a) => market_scale::run(a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),
     };

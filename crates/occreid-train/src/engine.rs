@@ -574,6 +574,37 @@ pub fn evaluate_split(
     Ok(evaluate_features(&qf, &gf, &split.query, &split.gallery, &cfg.test)?)
 }
 
+/// A method rebuilt from a checkpoint, with the config it was trained with.
+pub struct Restored {
+    pub method: Box<dyn Method>,
+    pub config: TrainConfig,
+    pub meta: CheckpointMeta,
+}
+
+/// Rebuilds the method a checkpoint was written by and loads its tensors (for eval / extract).
+pub fn method_from_checkpoint(path: &Path, device: Device) -> Result<Restored, TrainError> {
+    let loaded = checkpoint::load(path)?;
+    let mut config: TrainConfig = crate::config::from_table(
+        toml::from_str(&loaded.meta.config)
+            .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?,
+    )?;
+    // The checkpoint holds every weight; the ImageNet file need not exist any more.
+    config.model.pretrained.clear();
+    let built = methods::build(
+        &config.method,
+        &config.model,
+        &config.loss,
+        loaded.meta.num_classes,
+        device,
+    )?;
+    load_model_tensors(built.method.as_ref(), &loaded.model, path)?;
+    Ok(Restored {
+        method: built.method,
+        config,
+        meta: loaded.meta,
+    })
+}
+
 /// Copies checkpoint tensors into the method by name; every tensor of the method must be present.
 pub fn load_model_tensors(
     method: &dyn Method,

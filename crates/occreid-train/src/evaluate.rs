@@ -178,3 +178,60 @@ pub(crate) fn progress_bar(len: u64, label: &str) -> ProgressBar {
     bar.set_prefix(label.to_string());
     bar
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureFileError {
+    #[error("{0}: feature files end in .safetensors or .npy")]
+    Extension(std::path::PathBuf),
+    #[error("cannot write {path}: {message}")]
+    Write { path: std::path::PathBuf, message: String },
+}
+
+/// Writes features with their file names: `.safetensors` holds `features` `[N, D]` f32, `pids` and
+/// `camids` (int64) and the paths as JSON in the header metadata (`paths`); `.npy` holds the features and
+/// a `<name>.paths.txt` beside it lists the files, one per line. Both written atomically.
+pub fn save_features(path: &std::path::Path, features: &Matrix, samples: &[Sample]) -> Result<(), FeatureFileError> {
+    let werr = |message: String| FeatureFileError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let paths: Vec<String> = samples.iter().map(|s| s.path.display().to_string()).collect();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => {
+            use safetensors::tensor::{Dtype, TensorView};
+            let f_bytes: Vec<u8> = features.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+            let p_bytes: Vec<u8> = samples.iter().flat_map(|s| s.pid.to_le_bytes()).collect();
+            let c_bytes: Vec<u8> = samples.iter().flat_map(|s| s.camid.to_le_bytes()).collect();
+            let n = samples.len();
+            let views = vec![
+                (
+                    "features",
+                    TensorView::new(Dtype::F32, vec![features.rows(), features.cols()], &f_bytes)
+                        .map_err(|e| werr(format!("{e:?}")))?,
+                ),
+                (
+                    "pids",
+                    TensorView::new(Dtype::I64, vec![n], &p_bytes).map_err(|e| werr(format!("{e:?}")))?,
+                ),
+                (
+                    "camids",
+                    TensorView::new(Dtype::I64, vec![n], &c_bytes).map_err(|e| werr(format!("{e:?}")))?,
+                ),
+            ];
+            let meta = std::collections::HashMap::from([(
+                "paths".to_string(),
+                serde_json::to_string(&paths).expect("strings serialise"),
+            )]);
+            let bytes = safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| werr(format!("{e:?}")))?;
+            crate::checkpoint::write_atomic(path, &bytes).map_err(|e| werr(e.to_string()))
+        }
+        Some("npy") => {
+            occreid_eval::npy::write_f32(path, &[features.rows(), features.cols()], features.as_slice())
+                .map_err(|e| werr(e.to_string()))?;
+            let list = path.with_extension("paths.txt");
+            let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
+            crate::checkpoint::write_atomic(&list, text.as_bytes()).map_err(|e| werr(e.to_string()))
+        }
+        _ => Err(FeatureFileError::Extension(path.to_path_buf())),
+    }
+}

@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod evaluate;
 pub mod optim;
+pub mod robustness;
 pub mod schedule;
 
 pub use config::TrainConfig;

@@ -1,0 +1,4 @@
+include!("../occreid-torch/link.rs");
+fn main() {
+    link_libtorch();
+}

@@ -1,0 +1,188 @@
+//! `occreid eval` and `occreid extract`: a checkpoint's features on a dataset or a folder of images.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use occreid_data::loader::Transform;
+use occreid_data::{reader, Sample};
+use occreid_train::engine::{evaluate_split, method_from_checkpoint, resolve_device};
+use occreid_train::evaluate::{extract, save_features, test_transform, ExtractOptions};
+use occreid_train::robustness::occlusion_suite;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A checkpoint written by `occreid train` (best.ckpt or last.ckpt)
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Test dataset (default: the one the checkpoint's config tests on)
+    #[arg(long, requires = "root")]
+    dataset: Option<String>,
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Also report k-reciprocal re-ranked metrics
+    #[arg(long)]
+    rerank: bool,
+    /// Average features of each image and its horizontal flip
+    #[arg(long)]
+    flip: bool,
+    /// Run the occlusion robustness suite of the checkpoint's config (all kinds and ratios if unset)
+    #[arg(long)]
+    occlusion: bool,
+    /// Print summary.json's object instead of a table
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let device = resolve_device(&a.device)?;
+    let restored = method_from_checkpoint(&a.checkpoint, device)?;
+    let mut cfg = restored.config;
+    cfg.test.rerank |= a.rerank;
+    cfg.test.flip |= a.flip;
+    let split = match (&a.dataset, &a.root) {
+        (Some(name), Some(root)) => reader(name, &cfg.data.reader)?.read(root)?,
+        _ => occreid_train::engine::load_split(&cfg)
+            .context("reading the checkpoint's test dataset (or pass --dataset and --root)")?,
+    };
+    let ev = evaluate_split(restored.method.as_ref(), &split, &cfg, device)?;
+    let mut out = ev.plain.summary_json();
+    if let Some(r) = &ev.reranked {
+        out["reranked"] = r.summary_json();
+    }
+    out["checkpoint"] = a.checkpoint.display().to_string().into();
+    out["epoch"] = restored.meta.epoch.into();
+    if a.occlusion {
+        cfg.test.occlusion.enabled = true;
+        out["occlusion"] = serde_json::to_value(occlusion_suite(restored.method.as_ref(), &split, &cfg, device)?)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        print!("holistic     {}", ev.plain.summary_line());
+        if let Some(r) = &ev.reranked {
+            print!("re-ranked    {}", r.summary_line());
+        }
+        if let Some(list) = out["occlusion"].as_array() {
+            for o in list {
+                println!(
+                    "occluded {} {} {:.0}%  R1 {:.2}  mAP {:.2}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["position"].as_str().unwrap_or("?"),
+                    o["ratio"].as_f64().unwrap_or(0.0) * 100.0,
+                    o["rank1"].as_f64().unwrap_or(0.0) * 100.0,
+                    o["map"].as_f64().unwrap_or(0.0) * 100.0
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ExtractArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Every image under this folder (recursively; jpg, png, tif, bmp), in sorted path order
+    #[arg(long, conflicts_with_all = ["dataset", "root"], required_unless_present = "dataset")]
+    images: Option<PathBuf>,
+    #[arg(long, requires = "root")]
+    dataset: Option<String>,
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Which split of --dataset: query, gallery, train or all (query, then gallery, then train)
+    #[arg(long, default_value = "all")]
+    split: String,
+    /// Output: .safetensors (features, pids, camids, paths in the metadata) or .npy (+ .paths.txt)
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    flip: bool,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Replace --out if it exists
+    #[arg(long)]
+    overwrite: bool,
+}
+
+const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp"];
+
+fn images_under(dir: &Path) -> Result<Vec<Sample>> {
+    if !dir.is_dir() {
+        bail!("--images {}: not a folder", dir.display());
+    }
+    let mut paths = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        bail!(
+            "--images {}: no {} files found",
+            dir.display(),
+            IMAGE_EXTENSIONS.join("/")
+        );
+    }
+    Ok(paths
+        .into_iter()
+        .map(|path| Sample {
+            path,
+            pid: -1,
+            camid: -1,
+        })
+        .collect())
+}
+
+pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
+    crate::check_output(&a.out, a.overwrite)?;
+    let device = resolve_device(&a.device)?;
+    let restored = method_from_checkpoint(&a.checkpoint, device)?;
+    let cfg = restored.config;
+    let samples = match (&a.images, &a.dataset, &a.root) {
+        (Some(dir), _, _) => images_under(dir)?,
+        (None, Some(name), Some(root)) => {
+            let s = reader(name, &cfg.data.reader)?.read(root)?;
+            match a.split.as_str() {
+                "query" => s.query,
+                "gallery" => s.gallery,
+                "train" => s.train,
+                "all" => [s.query, s.gallery, s.train].concat(),
+                other => bail!("--split {other}: expected query, gallery, train or all"),
+            }
+        }
+        _ => bail!("pass --images DIR or --dataset NAME --root PATH"),
+    };
+    let mut test = cfg.test.clone();
+    test.flip |= a.flip;
+    let opts = ExtractOptions::new(&test, &cfg.data, device, "extract");
+    let t = std::time::Instant::now();
+    let samples = Arc::new(samples);
+    let feats = extract(
+        restored.method.as_ref(),
+        samples.clone(),
+        Transform::Test(test_transform(&cfg.data)),
+        &opts,
+    )?;
+    save_features(&a.out, &feats, &samples)?;
+    println!(
+        "{} features of dimension {} in {:.1} s -> {}",
+        feats.rows(),
+        feats.cols(),
+        t.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}

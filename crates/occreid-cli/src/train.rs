@@ -1,0 +1,146 @@
+//! `occreid train`: a run folder from a config preset, or the continuation of an interrupted one.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use occreid_train::engine::load_split;
+use occreid_train::robustness::{occlusion_suite, OcclusionResult};
+use occreid_train::{config, Engine};
+use serde_json::json;
+
+use crate::run_report::{self, RunSummary};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Config preset (TOML, e.g. configs/bot_r50.toml); not needed with --resume
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Override a config value, e.g. --set data.root=/data/market1501 --set train.epochs=60
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Run folder (config.toml, metrics.jsonl, last.ckpt, best.ckpt, summary.json, report.html)
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last.ckpt (model, optimiser, schedule, sampler, RNG streams)
+    #[arg(long)]
+    resume: bool,
+    /// Shorthand for --set train.device=...: auto, cpu or cuda
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut engine = if a.resume {
+        if a.config.is_some() || !a.set.is_empty() {
+            bail!("--resume continues with the run's saved config; drop --config/--set (or start a new --out)");
+        }
+        Engine::resume(&a.out, None)?
+    } else {
+        let mut overrides = a.set.clone();
+        if let Some(d) = &a.device {
+            overrides.push(format!("train.device={d}"));
+        }
+        let cfg = config::load(a.config.as_deref().expect("clap requires it"), &overrides)?;
+        let split = load_split(&cfg)?;
+        Engine::new(cfg, split, &a.out)?
+    };
+    finish(&mut engine, &a.out, "occreid train", Vec::new())
+}
+
+/// Trains to the end, runs the occlusion suite when configured, writes summary.json and report.html.
+pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<String>) -> Result<()> {
+    let started = Instant::now();
+    let c = engine.config().clone();
+    println!(
+        "training {} ({:?}, {}x{}) on {} ({} train images, {} ids) for {} epochs on {:?} -> {}",
+        c.method,
+        c.model.backbone,
+        c.data.height,
+        c.data.width,
+        c.data.dataset,
+        engine.split().train.len(),
+        engine.split().num_train_pids(),
+        c.train.epochs,
+        engine.device(),
+        out.display()
+    );
+    engine.run(&mut [])?;
+    if engine.last_evaluation().is_none() {
+        engine.evaluate_now()?;
+    }
+    let ev = engine.last_evaluation().expect("evaluated above");
+    print!("holistic     {}", ev.plain.summary_line());
+    if let Some(r) = &ev.reranked {
+        print!("re-ranked    {}", r.summary_line());
+    }
+    let occlusion: Vec<OcclusionResult> = if c.test.occlusion.enabled {
+        let r = occlusion_suite(engine.method(), engine.split(), &c, engine.device())?;
+        for o in &r {
+            println!(
+                "occluded {:>11} {:>6} {:>3.0}%  R1 {:6.2}  mAP {:6.2}",
+                format!("{:?}", o.kind).to_lowercase(),
+                format!("{:?}", o.position).to_lowercase(),
+                o.ratio * 100.0,
+                o.rank1 * 100.0,
+                o.map * 100.0
+            );
+        }
+        r
+    } else {
+        Vec::new()
+    };
+    let summary = engine.write_summary(json!({ "occlusion": occlusion }))?;
+    let records = run_report::read_records(out)?;
+    notes.extend([
+        format!(
+            "method {} · backbone {:?} · input {}x{} · {} epochs · batch {} ({} ids x {})",
+            c.method,
+            c.model.backbone,
+            c.data.height,
+            c.data.width,
+            engine.epoch(),
+            c.data.batch_size,
+            c.data.batch_size / c.data.instances_per_id.max(1),
+            c.data.instances_per_id
+        ),
+        format!(
+            "dataset {} ({}): {} train images / {} ids; {} queries, {} gallery",
+            c.data.dataset,
+            c.data.root,
+            engine.split().train.len(),
+            engine.split().num_train_pids(),
+            engine.split().query.len(),
+            engine.split().gallery.len()
+        ),
+        format!(
+            "training time {:.0} s (this session: {:.0} s after training); device {:?}",
+            records.iter().map(|r| r.seconds).sum::<f64>(),
+            started.elapsed().as_secs_f64(),
+            engine.device()
+        ),
+    ]);
+    let report = run_report::build(
+        &RunSummary {
+            title: title.to_string(),
+            notes,
+            records: &records,
+            evaluation: engine.last_evaluation(),
+            split: engine.split(),
+            occlusion: &occlusion,
+        },
+        6,
+    );
+    let report_path = out.join("report.html");
+    run_report::write(&report_path, &report)?;
+    println!("summary: {}", summary.display());
+    println!("report:  {}", report_path.display());
+    let best = engine.best().context("no evaluation recorded")?;
+    println!(
+        "best:    epoch {} R1 {:.2} mAP {:.2} ({})",
+        best.epoch,
+        best.rank1 * 100.0,
+        best.map * 100.0,
+        out.join("best.ckpt").display()
+    );
+    Ok(())
+}

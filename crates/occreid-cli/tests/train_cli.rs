@@ -1,0 +1,192 @@
+//! `occreid train / eval / extract` on a tiny synthetic dataset: run folder contents, a checkpoint's
+//! evaluation agreeing with the run's own, feature files, and the refusals that protect results.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn occreid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_occreid"))
+        .args(args)
+        .env("OCCREID_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn preset() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/demo.toml")
+}
+
+const TINY: [&str; 9] = [
+    "train.epochs=2",
+    "train.eval_period=0",
+    "data.height=64",
+    "data.width=32",
+    "data.batch_size=8",
+    "data.instances_per_id=2",
+    "test.occlusion.ratios=[0.3]",
+    "test.occlusion.kinds=[\"solid_box\", \"pedestrian\"]",
+    "test.rerank=false",
+];
+
+fn train(data: &Path, out: &Path) -> Output {
+    let root = format!("data.root={}", data.display());
+    let preset = preset();
+    let mut args = vec![
+        "train",
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(["--set", root.as_str()]);
+    for s in TINY {
+        args.extend(["--set", s]);
+    }
+    occreid(&args)
+}
+
+#[test]
+fn train_eval_extract_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&occreid(&[
+        "data",
+        "synth",
+        "--out",
+        d,
+        "--ids",
+        "12",
+        "--cameras",
+        "2",
+        "--images-per-id",
+        "4",
+        "--seed",
+        "3",
+    ]));
+
+    let run = tmp.path().join("run");
+    let text = ok(&train(&data, &run));
+    assert!(text.contains("holistic") && text.contains("report:"), "{text}");
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "last.ckpt",
+        "best.ckpt",
+        "summary.json",
+        "report.html",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs"], 2);
+    assert_eq!(summary["occlusion"].as_array().unwrap().len(), 2);
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.matches("<svg").count() >= 4,
+        "loss, accuracy, lr and occlusion charts"
+    );
+    assert!(
+        html.contains("data:image/jpeg;base64,"),
+        "rank-list thumbnails embedded"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+
+    // Reloading the checkpoint reproduces the run's own final evaluation.
+    let ck = run.join("best.ckpt");
+    let out = ok(&occreid(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--json",
+        "--device",
+        "cpu",
+    ]));
+    let eval: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(eval["mAP"], summary["mAP"]);
+    assert_eq!(eval["cmc"], summary["cmc"]);
+    assert_eq!(eval["epoch"], 2);
+
+    let feats = tmp.path().join("q.npy");
+    let f = feats.to_str().unwrap();
+    let args = [
+        "extract",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--dataset",
+        "market1501",
+        "--root",
+        d,
+    ];
+    ok(&occreid(
+        &[&args[..], &["--split", "query", "--out", f, "--device", "cpu"]].concat(),
+    ));
+    let (shape, values) = occreid_eval::npy::read_f32_array(&feats).unwrap();
+    let names = std::fs::read_to_string(tmp.path().join("q.paths.txt")).unwrap();
+    assert_eq!(shape[0], names.lines().count());
+    assert_eq!(shape[1], 512);
+    let norm: f32 = values[..512].iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "features are L2-normalised: {norm}");
+    let e = failed(&occreid(&[&args[..], &["--split", "query", "--out", f]].concat()));
+    assert!(e.contains("already exists"), "{e}");
+
+    let st = tmp.path().join("all.safetensors");
+    let imgs = data.join("query");
+    ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--images",
+        imgs.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+    ]));
+    assert!(std::fs::metadata(&st).unwrap().len() > (shape[0] * 512 * 4) as u64);
+
+    // A finished run is never overwritten; resuming it has nothing left to do.
+    let e = failed(&train(&data, &run));
+    assert!(e.contains("already holds a run"), "{e}");
+    ok(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
+}
+
+#[test]
+fn config_mistakes_are_reported_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let p = preset();
+    let args = ["train", "--config", p.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let e = failed(&occreid(&[&args[..], &["--set", "optim.base_lrr=0.1"]].concat()));
+    assert!(e.contains("did you mean `optim.base_lr`"), "{e}");
+    let e = failed(&occreid(
+        &[&args[..], &["--set", "data.root=/nonexistent/market"]].concat(),
+    ));
+    assert!(e.contains("/nonexistent/market"), "{e}");
+    assert!(!out.exists(), "nothing written for a failed start");
+    let e = failed(&occreid(&[
+        "eval",
+        "--checkpoint",
+        tmp.path().join("none.ckpt").to_str().unwrap(),
+    ]));
+    assert!(e.contains("none.ckpt"), "{e}");
+}
