@@ -10,6 +10,8 @@ use occreid_eval::{evaluate, Protocol};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
+    /// BoT training-step and extraction images/s on random inputs, optionally against PyTorch
+    Train(crate::bench_train::Args),
     /// Times Market-protocol metrics on the in-memory Market-scale distance matrix (3368 x 15913)
     Metrics {
         #[arg(long, default_value_t = 5)]
@@ -45,6 +47,7 @@ pub enum Command {
 
 pub fn run(c: Command) -> Result<()> {
     match c {
+        Command::Train(a) => crate::bench_train::run(a),
         Command::Metrics { repeats } => metrics(repeats),
         Command::MarketScaleInputs { out, rerank_matrices } => inputs(out, rerank_matrices),
         Command::Loader {

@@ -118,13 +118,14 @@ impl Optimizer {
                                     let _ = m.lerp_(&grad, 1.0 - b1);
                                     let v = g.second[i].get_or_insert_with(|| p.zeros_like());
                                     let _ = v.g_mul_scalar_(b2);
-                                    // addcmul_(g, g, value=1-b2) evaluates (value * g) * g.
-                                    let _ = v.g_add_(&(&grad * (1.0 - b2) * &grad));
+                                    // addcmul_(g, g, value=1-b2) evaluates self + (value * g) * g.
+                                    let _ = v.addcmul_(&(&grad * (1.0 - b2)), &grad);
                                     let bc1 = 1.0 - b1.powi(t);
                                     let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-                                    let denom = v.sqrt() / bc2_sqrt + self.eps;
-                                    // addcdiv_(m, denom, value=-lr/bc1) evaluates (value * m) / denom.
-                                    let _ = p.g_add_(&(&*m * (-lr / bc1) / denom));
+                                    let mut denom = v.sqrt();
+                                    let _ = denom.g_div_scalar_(bc2_sqrt).g_add_scalar_(self.eps);
+                                    // addcdiv_(m, denom, value=-lr/bc1) evaluates self + (value * m) / denom.
+                                    let _ = p.addcdiv_(&(&*m * (-lr / bc1)), &denom);
                                 }
                                 OptimizerKind::Sgd => {
                                     let d = if self.momentum != 0.0 {

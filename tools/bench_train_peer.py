@@ -1,0 +1,130 @@
+"""Peer for `occreid bench train`: reid-strong-baseline's model and trainer step in PyTorch on the CPU (or
+CUDA), same backbone, input size, batch, threads and step count as ours. Prints one JSON line:
+{"train_images_per_s": x, "extract_images_per_s": y, "threads": n, "device": d}.
+Run: .venv/bin/python tools/bench_train_peer.py --backbone resnet50 --threads 2 [--device cuda] [--amp]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--backbone", default="resnet50")
+ap.add_argument("--height", type=int, default=256)
+ap.add_argument("--width", type=int, default=128)
+ap.add_argument("--batch-size", type=int, default=16)
+ap.add_argument("--instances", type=int, default=4)
+ap.add_argument("--extract-batch", type=int, default=64)
+ap.add_argument("--steps", type=int, default=10)
+ap.add_argument("--warmup", type=int, default=2)
+ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--classes", type=int, default=751)
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--amp", action="store_true")
+a = ap.parse_args()
+if a.threads > 0:
+    torch.set_num_threads(a.threads)
+dev = torch.device(a.device)
+torch.manual_seed(0)
+
+
+def ce_ls(x, y, eps=0.1):
+    log_probs = F.log_softmax(x, dim=1)
+    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
+    return (-((1 - eps) * t + eps / x.size(1)) * log_probs).mean(0).sum()
+
+
+def triplet(f, y, margin=0.3):
+    n = f.size(0)
+    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
+    d = torch.addmm(d + d.t(), f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
+    pos = y.expand(n, n).eq(y.expand(n, n).t())
+    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
+    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
+    return F.margin_ranking_loss(d_an, d_ap, torch.ones_like(d_an), margin=margin)
+
+
+def center_loss(f, y, c):
+    b, k = f.size(0), c.size(0)
+    d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
+    d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
+    mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k, device=f.device).expand(b, k))
+    return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
+
+
+class Baseline(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        m = getattr(torchvision.models, a.backbone)(weights=None)
+        blk = m.layer4[0]
+        (blk.conv2 if a.backbone in ("resnet50", "resnet101") else blk.conv1).stride = (1, 1)
+        blk.downsample[0].stride = (1, 1)
+        del m.fc
+        self.base = m
+        dim = 2048 if a.backbone in ("resnet50", "resnet101") else 512
+        self.bottleneck = torch.nn.BatchNorm1d(dim)
+        self.bottleneck.bias.requires_grad_(False)
+        self.classifier = torch.nn.Linear(dim, a.classes, bias=False)
+
+    def forward(self, x):
+        m = self.base
+        x = m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.bn1(m.conv1(x)))))))
+        g = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        feat = self.bottleneck(g)
+        return (self.classifier(feat), g) if self.training else feat
+
+
+model = Baseline().to(dev)
+centers = torch.nn.Parameter(torch.randn(a.classes, model.bottleneck.num_features, device=dev))
+opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
+opt_c = torch.optim.SGD([centers], lr=0.5)
+scaler = torch.amp.GradScaler("cuda", enabled=a.amp)
+x = torch.randn(a.batch_size, 3, a.height, a.width, device=dev)
+y = torch.arange(a.batch_size // a.instances, device=dev).repeat_interleave(a.instances)
+
+
+def sync():
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step():
+    opt.zero_grad()
+    opt_c.zero_grad()
+    with torch.autocast(dev.type, enabled=a.amp):
+        score, feat = model(x)
+        loss = ce_ls(score.float(), y) + triplet(feat.float(), y) + 0.0005 * center_loss(feat.float(), y, centers)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    centers.grad.data *= 1.0 / 0.0005
+    opt_c.step()
+    scaler.update()
+    return loss.item()
+
+
+model.train()
+for _ in range(a.warmup):
+    step()
+sync()
+t = time.perf_counter()
+for _ in range(a.steps):
+    step()
+sync()
+train_ips = a.steps * a.batch_size / (time.perf_counter() - t)
+
+model.eval()
+xe = torch.randn(a.extract_batch, 3, a.height, a.width, device=dev)
+with torch.no_grad(), torch.autocast(dev.type, enabled=a.amp):
+    for _ in range(a.warmup):
+        model(xe)
+    sync()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        model(xe)
+    sync()
+extract_ips = a.steps * a.extract_batch / (time.perf_counter() - t)
+print(json.dumps({"train_images_per_s": train_ips, "extract_images_per_s": extract_ips,
+                  "threads": torch.get_num_threads(), "device": a.device}))
