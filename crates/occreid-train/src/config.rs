@@ -321,7 +321,9 @@ impl TrainConfig {
         if d.batch_size == 0 {
             return bad("data.batch_size must be positive".into());
         }
-        if d.sampler == SamplerKind::Identity && (d.instances_per_id == 0 || d.batch_size % d.instances_per_id != 0) {
+        if d.sampler == SamplerKind::Identity
+            && (d.instances_per_id == 0 || !d.batch_size.is_multiple_of(d.instances_per_id))
+        {
             return bad(format!(
                 "data.batch_size ({}) must be a positive multiple of data.instances_per_id ({})",
                 d.batch_size, d.instances_per_id

@@ -306,7 +306,7 @@ impl Engine {
             let epoch = self.epoch + 1;
             let mut record = self.train_epoch(epoch, schedule.lr(epoch))?;
             let period = self.cfg.train.eval_period;
-            if epoch == self.cfg.train.epochs || (period > 0 && epoch % period == 0) {
+            if epoch == self.cfg.train.epochs || (period > 0 && epoch.is_multiple_of(period)) {
                 record.eval = Some(self.evaluate_now()?);
             }
             self.epoch = epoch;
@@ -323,9 +323,11 @@ impl Engine {
             if let Some(e) = &record.eval {
                 tracing::info!(epoch, rank1 = e.rank1, map = e.map, minp = e.minp, "evaluation");
             }
-            let stop = hooks
-                .iter_mut()
-                .fold(false, |stop, h| h.on_epoch_end(&record) == Control::Stop || stop);
+            // Every hook sees every epoch, even after one asked to stop.
+            let mut stop = false;
+            for h in hooks.iter_mut() {
+                stop |= h.on_epoch_end(&record) == Control::Stop;
+            }
             if stop {
                 return Ok(self.epoch >= self.cfg.train.epochs);
             }
@@ -520,7 +522,7 @@ pub fn train_step(
     for (name, t) in &out.terms {
         let t = t.to_kind(Kind::Float);
         terms.push((*name, t.double_value(&[])));
-        total = total + t;
+        total += t;
     }
     let total_value = total.double_value(&[]);
     if !total_value.is_finite() {

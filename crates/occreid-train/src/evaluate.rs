@@ -110,7 +110,7 @@ pub fn embed(method: &dyn Method, images: &Tensor, flip: bool, norm: bool) -> Te
     }
     if norm {
         let n = f.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
-        f = f / n;
+        f /= n;
     }
     f.to_device(Device::Cpu).to_kind(Kind::Float)
 }
