@@ -1,16 +1,20 @@
-//! `occreid data check | synth`.
+//! `occreid data check | split | synth`.
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use occreid_data::check::{check, render_text, CheckOptions};
-use occreid_data::datasets::PartialReidQuery;
+use occreid_data::datasets::{reader, PartialReidQuery, ReaderOptions};
 use occreid_data::synth::{generate, SynthOptions, SynthSummary};
+use serde_json::json;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Counts images / identities / cameras per split beside the canonical counts and lists every problem
     Check(CheckArgs),
+    /// Writes a dataset's train / query / gallery lists (path, pid, camid) as JSON, for other tools to share
+    /// exactly the same split (train pids relabelled 0..N-1)
+    Split(SplitArgs),
     /// Writes a Market-1501-layout tree of procedurally drawn pedestrians (the embedded default dataset)
     Synth(SynthArgs),
 }
@@ -40,6 +44,21 @@ enum PartialQuery {
 }
 
 #[derive(clap::Args)]
+pub struct SplitArgs {
+    /// Dataset name (as for `data check`)
+    #[arg(long)]
+    dataset: String,
+    #[arg(long)]
+    root: PathBuf,
+    /// Output JSON file: {"dataset", "root", "train", "query", "gallery", "notes"}; lists of {"path", "pid", "camid"}
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace --out if it exists
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(clap::Args)]
 pub struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
@@ -56,6 +75,7 @@ pub struct SynthArgs {
 pub fn run(c: Command) -> Result<()> {
     match c {
         Command::Check(a) => run_check(a),
+        Command::Split(a) => run_split(a),
         Command::Synth(a) => run_synth(a),
     }
 }
@@ -80,6 +100,33 @@ fn run_check(a: CheckArgs) -> Result<()> {
     if !report.ok {
         anyhow::bail!("{}: {} problem(s) found", a.root.display(), report.errors().count());
     }
+    Ok(())
+}
+
+fn run_split(a: SplitArgs) -> Result<()> {
+    crate::check_output(&a.out, a.overwrite)?;
+    // Absolute image paths, so the file can be read from any working directory.
+    let root = std::fs::canonicalize(&a.root)
+        .with_context(|| format!("{}: cannot open the dataset root", a.root.display()))?;
+    let split = reader(&a.dataset, &ReaderOptions::default())?.read(&root)?;
+    let doc = json!({
+        "dataset": a.dataset,
+        "root": root,
+        "train": split.train,
+        "query": split.query,
+        "gallery": split.gallery,
+        "notes": split.notes,
+    });
+    let bytes = serde_json::to_vec(&doc).with_context(|| format!("{}: paths must be UTF-8", root.display()))?;
+    occreid_eval::npy::write_atomic(&a.out, |w| w.write_all(&bytes))?;
+    println!(
+        "wrote {}: {} train images ({} ids) / {} query / {} gallery",
+        a.out.display(),
+        split.train.len(),
+        split.num_train_pids(),
+        split.query.len(),
+        split.gallery.len()
+    );
     Ok(())
 }
 

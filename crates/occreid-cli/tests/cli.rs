@@ -267,3 +267,83 @@ fn data_synth_then_check_round_trip_and_bad_roots() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["problems"].to_string().contains("nowhere"), "{report}");
 }
+
+#[test]
+fn data_split_writes_the_reader_lists_and_refuses_to_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("synth");
+    let r = root.to_string_lossy().to_string();
+    let out = occreid(&[
+        "data",
+        "synth",
+        "--out",
+        &r,
+        "--ids",
+        "10",
+        "--cameras",
+        "3",
+        "--images-per-id",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = tmp.path().join("split.json");
+    let f = file.to_string_lossy().to_string();
+    let split_args = ["data", "split", "--dataset", "market1501", "--root", &r, "--out", &f];
+    let out = occreid(&split_args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let split: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let out = occreid(&["data", "check", "--dataset", "market1501", "--root", &r, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(split["dataset"], "market1501");
+    for name in ["train", "query", "gallery"] {
+        let list = split[name].as_array().unwrap();
+        let distinct = |key: &str| {
+            list.iter()
+                .map(|s| s[key].as_i64().unwrap())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(list.len() as u64, report[name]["images"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            distinct("pid").len() as u64,
+            report[name]["ids"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            distinct("camid").len() as u64,
+            report[name]["cameras"].as_u64().unwrap(),
+            "{name}"
+        );
+        for s in list {
+            let p = Path::new(s["path"].as_str().unwrap());
+            assert!(p.is_absolute() && p.is_file(), "{s}");
+        }
+        if name == "train" {
+            let pids = distinct("pid");
+            assert_eq!(pids, (0..pids.len() as i64).collect(), "train pids relabelled 0..N-1");
+        }
+    }
+
+    // An existing output is kept unless --overwrite is given.
+    let before = std::fs::read(&file).unwrap();
+    assert_clean_failure(&occreid(&split_args), &[&f, "--overwrite"]);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    let mut again = split_args.to_vec();
+    again.push("--overwrite");
+    assert!(occreid(&again).status.success());
+
+    // A missing root is one error naming it.
+    let missing = tmp.path().join("nowhere").to_string_lossy().to_string();
+    let other = tmp.path().join("other.json").to_string_lossy().to_string();
+    let out = occreid(&[
+        "data",
+        "split",
+        "--dataset",
+        "market1501",
+        "--root",
+        &missing,
+        "--out",
+        &other,
+    ]);
+    assert_clean_failure(&out, &[&missing]);
+    assert!(!Path::new(&other).exists());
+}
