@@ -98,8 +98,15 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
     nn::conv2d(p, c_in, c_out, k, cfg)
 }
 
+/// torchvision's BatchNorm2d init: weight 1, bias 0. (tch's default draws the weight from U(0, 1), which
+/// starts every residual branch at a random, roughly halved scale and cost R1 when training from scratch.)
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, Default::default())
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, c, cfg)
 }
 
 #[derive(Debug)]

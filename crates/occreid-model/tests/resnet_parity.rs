@@ -179,3 +179,38 @@ fn mismatched_or_missing_weights_are_clear_errors() {
         .to_string();
     assert!(e.contains("extension"), "{e}");
 }
+
+/// From-scratch init against a fresh torchvision ResNet (tools/gen_init_stats_fixture.py): constant tensors
+/// (BatchNorm weight/bias, running statistics) must be equal; random ones (convs) must have the same
+/// distribution, checked on mean and std within a few sampling standard errors of both draws.
+#[test]
+fn fresh_init_follows_torchvision() {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("torchvision_init_stats.json")).unwrap()).unwrap();
+    for (arch, stats) in v["stats"].as_object().unwrap() {
+        let depth: Depth = arch.parse().unwrap();
+        let (vs, _) = build(depth, ResNetConfig::torchvision(depth));
+        let ours: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+        assert_eq!(ours.len(), stats.as_object().unwrap().len(), "{arch}");
+        for (name, s) in stats.as_object().unwrap() {
+            let t = &ours[name];
+            let (min, max) = (s["min"].as_f64().unwrap(), s["max"].as_f64().unwrap());
+            let ours_min = t.min().double_value(&[]);
+            let ours_max = t.max().double_value(&[]);
+            if min == max {
+                assert_eq!((ours_min, ours_max), (min, max), "{arch} {name}: torchvision initialises it to {min}");
+                continue;
+            }
+            let n = s["numel"].as_f64().unwrap();
+            let std = s["std"].as_f64().unwrap();
+            let ours_std = t.std(true).double_value(&[]);
+            let ours_mean = t.mean(t.kind()).double_value(&[]);
+            // Standard error of a sample std is std / sqrt(2n); of the difference of two draws, std / sqrt(n).
+            assert!(
+                (ours_std / std - 1.0).abs() < 6.0 / n.sqrt(),
+                "{arch} {name}: std {ours_std} vs torchvision {std} (n = {n})"
+            );
+            assert!(ours_mean.abs() < 6.0 * std / n.sqrt(), "{arch} {name}: mean {ours_mean} (std {std}, n = {n})");
+        }
+    }
+}
