@@ -98,9 +98,10 @@ def step():
         score, feat = model(x)
         loss = ce_ls(score.float(), y) + triplet(feat.float(), y) + 0.0005 * center_loss(feat.float(), y, centers)
     scaler.scale(loss).backward()
-    scaler.step(opt)
+    scaler.unscale_(opt_c)  # the centres' true gradient before BoT's 1/0.0005 rescale (as occreid's scaler)
     centers.grad.data *= 1.0 / 0.0005
-    opt_c.step()
+    scaler.step(opt)
+    scaler.step(opt_c)
     scaler.update()
     return loss.item()
 

@@ -198,7 +198,11 @@ fn fresh_init_follows_torchvision() {
             let ours_min = t.min().double_value(&[]);
             let ours_max = t.max().double_value(&[]);
             if min == max {
-                assert_eq!((ours_min, ours_max), (min, max), "{arch} {name}: torchvision initialises it to {min}");
+                assert_eq!(
+                    (ours_min, ours_max),
+                    (min, max),
+                    "{arch} {name}: torchvision initialises it to {min}"
+                );
                 continue;
             }
             let n = s["numel"].as_f64().unwrap();
@@ -210,7 +214,10 @@ fn fresh_init_follows_torchvision() {
                 (ours_std / std - 1.0).abs() < 6.0 / n.sqrt(),
                 "{arch} {name}: std {ours_std} vs torchvision {std} (n = {n})"
             );
-            assert!(ours_mean.abs() < 6.0 * std / n.sqrt(), "{arch} {name}: mean {ours_mean} (std {std}, n = {n})");
+            assert!(
+                ours_mean.abs() < 6.0 * std / n.sqrt(),
+                "{arch} {name}: mean {ours_mean} (std {std}, n = {n})"
+            );
         }
     }
 }

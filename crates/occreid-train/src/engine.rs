@@ -52,7 +52,16 @@ pub struct EpochRecord {
     pub images: usize,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// Mixed precision only: updates the loss scaler skipped, and the scale at the end of the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amp: Option<AmpRecord>,
     pub eval: Option<EvalRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AmpRecord {
+    pub skipped_steps: usize,
+    pub loss_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -352,7 +361,7 @@ impl Engine {
         let bar = evaluate::progress_bar(n_batches as u64, &format!("epoch {epoch}"));
         let start = Instant::now();
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut correct, mut images, mut steps) = (0i64, 0usize, 0usize);
+        let (mut correct, mut images, mut steps, mut skipped) = (0i64, 0usize, 0usize, 0usize);
         for batch in loader {
             let batch = batch?;
             let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
@@ -374,6 +383,7 @@ impl Engine {
             }
             *sums.entry("total".into()).or_default() += step.total;
             correct += step.correct;
+            skipped += usize::from(!step.stepped);
             images += batch.pids.len();
             steps += 1;
             self.global_batch += 1;
@@ -395,6 +405,10 @@ impl Engine {
             images,
             seconds,
             images_per_second: images as f64 / seconds.max(1e-9),
+            amp: self.scaler.as_ref().map(|s| AmpRecord {
+                skipped_steps: skipped,
+                loss_scale: s.scale,
+            }),
             eval: None,
         })
     }
@@ -504,6 +518,8 @@ pub struct StepResult {
     pub total: f64,
     /// Correct classifier predictions in the batch.
     pub correct: i64,
+    /// False when the loss scaler skipped the update (non-finite fp16 gradients).
+    pub stepped: bool,
 }
 
 /// One optimisation step: forward (fp16 autocast when a loss scaler is given), sum of the method's loss
@@ -525,24 +541,32 @@ pub fn train_step(
         total += t;
     }
     let total_value = total.double_value(&[]);
-    if !total_value.is_finite() {
-        return Err(TrainError::Diverged {
-            epoch: batch.epoch,
-            loss: total_value,
-        });
-    }
-    match scaler {
-        Some(scaler) => {
-            (total * scaler.scale).backward();
-            if scaler.unscale(&optimizer.grads()) {
-                optimizer.step(lr);
+    let stepped = match scaler {
+        // Under fp16 autocast a non-finite loss is the forward overflowing: GradScaler skips such a step
+        // and backs off; only a scale that has collapsed means the run itself diverged.
+        Some(scaler) if !total_value.is_finite() => {
+            scaler.update(false);
+            if scaler.scale < 1.0 {
+                return Err(TrainError::Diverged {
+                    epoch: batch.epoch,
+                    loss: total_value,
+                });
             }
+            false
+        }
+        Some(scaler) => scaler.backward_and_step(&total, optimizer, lr),
+        None if !total_value.is_finite() => {
+            return Err(TrainError::Diverged {
+                epoch: batch.epoch,
+                loss: total_value,
+            })
         }
         None => {
             total.backward();
             optimizer.step(lr);
+            true
         }
-    }
+    };
     let correct = match &out.logits {
         Some(logits) => logits
             .argmax(1, false)
@@ -555,6 +579,7 @@ pub fn train_step(
         terms,
         total: total_value,
         correct,
+        stepped,
     })
 }
 

@@ -199,12 +199,21 @@ impl Optimizer {
     }
 }
 
-/// Dynamic loss scaling for fp16 autocast, with `torch.cuda.amp.GradScaler`'s defaults: start at 2^16,
-/// halve and skip the step on a non-finite gradient, double after 2000 consecutive finite steps.
+/// Dynamic loss scaling for fp16 autocast: `torch.amp.GradScaler`'s algorithm and defaults. The loss is
+/// multiplied by `scale` before backward; the gradients are unscaled before the update, which is skipped
+/// (and the scale halved) when any of them is not finite; after `growth_interval` consecutive finite steps
+/// the scale doubles.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct LossScaler {
     pub scale: f64,
+    /// Consecutive finite steps since the scale last changed (GradScaler's growth tracker).
     pub good_steps: u32,
+    #[serde(default = "default_growth_interval")]
+    pub growth_interval: u32,
+}
+
+fn default_growth_interval() -> u32 {
+    2000
 }
 
 impl Default for LossScaler {
@@ -212,30 +221,50 @@ impl Default for LossScaler {
         Self {
             scale: 65536.0,
             good_steps: 0,
+            growth_interval: default_growth_interval(),
         }
     }
 }
 
 impl LossScaler {
-    /// Divides the gradients by the scale; false (and the scale halved) when any is not finite.
-    pub fn unscale(&mut self, grads: &[Tensor]) -> bool {
-        let finite = no_grad(|| grads.iter().all(|g| g.isfinite().all().int64_value(&[]) == 1));
+    const GROWTH_FACTOR: f64 = 2.0;
+    const BACKOFF_FACTOR: f64 = 0.5;
+
+    /// `scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()`: true when the update was
+    /// taken. One device synchronisation, as in GradScaler.
+    pub fn backward_and_step(&mut self, loss: &Tensor, optimizer: &mut Optimizer, lr: f64) -> bool {
+        (loss * self.scale).backward();
+        let grads = optimizer.grads();
+        let finite = no_grad(|| {
+            let flags: Vec<Tensor> = grads.iter().map(|g| g.isfinite().all()).collect();
+            flags.is_empty() || Tensor::stack(&flags, 0).all().int64_value(&[]) == 1
+        });
         if finite {
+            // GradScaler multiplies by the float32 reciprocal; the scale is a power of two, so this is exact.
+            let inv = 1.0 / self.scale;
             no_grad(|| {
-                for g in grads {
-                    let _ = g.shallow_clone().g_div_scalar_(self.scale);
+                for g in &grads {
+                    let _ = g.shallow_clone().g_mul_scalar_(inv);
                 }
             });
+            optimizer.step(lr);
+        }
+        self.update(finite);
+        finite
+    }
+
+    /// GradScaler.update: back off on a non-finite step, grow after `growth_interval` finite ones.
+    pub fn update(&mut self, finite: bool) {
+        if finite {
             self.good_steps += 1;
-            if self.good_steps >= 2000 {
-                self.scale *= 2.0;
+            if self.good_steps >= self.growth_interval {
+                self.scale *= Self::GROWTH_FACTOR;
                 self.good_steps = 0;
             }
         } else {
-            self.scale *= 0.5;
+            self.scale *= Self::BACKOFF_FACTOR;
             self.good_steps = 0;
         }
-        finite
     }
 }
 
