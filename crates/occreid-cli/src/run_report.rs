@@ -36,7 +36,8 @@ fn series(name: &str, points: impl IntoIterator<Item = (f64, f64)>) -> Series {
     }
 }
 
-/// Reads `metrics.jsonl` of a run folder.
+/// Reads `metrics.jsonl` of a run folder: the whole history, including the epochs before a resume, which
+/// the engine of a resumed run never held in memory.
 pub fn read_records(run_dir: &Path) -> Result<Vec<EpochRecord>> {
     let path = run_dir.join("metrics.jsonl");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -8,4 +8,6 @@ pub mod layers;
 pub mod losses;
 pub mod methods;
 pub mod resnet;
+#[doc(hidden)]
+pub mod testing;
 pub mod weights;

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use occreid_model::resnet::{Depth, ResNet, ResNetConfig};
+use occreid_model::testing::deterministic;
 use occreid_model::weights::load_into;
 use occreid_torch::tch::nn::{ModuleT, VarStore};
 use occreid_torch::tch::{Device, Tensor};
@@ -50,30 +51,6 @@ fn parameter_names_and_shapes_cover_torchvision_state_dicts() {
             .collect();
         assert_eq!(ours, theirs, "{arch}");
     }
-}
-
-/// The deterministic values of tools/gen_model_fixtures.py (tensor t in state-dict order, element k).
-fn deterministic(name: &str, shape: &[i64], t: i64) -> Tensor {
-    let n: i64 = shape.iter().product();
-    let fan_in: i64 = shape[1..].iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|k| {
-            let u = ((k * 7919 + t * 104729) % 2001 - 1000) as f64 / 1000.0;
-            let x = if name.ends_with("running_var") {
-                1.0 + (u + 1.0) / 4.0
-            } else if name.ends_with("running_mean") {
-                u / 10.0
-            } else if shape.len() == 4 {
-                u / (fan_in as f64).sqrt()
-            } else if name.ends_with("weight") {
-                1.0 + u / 10.0
-            } else {
-                u / 10.0
-            };
-            x as f32
-        })
-        .collect();
-    Tensor::from_slice(&values).reshape(shape)
 }
 
 fn forward_parity(arch: &str, train: bool, file: &str) {

@@ -186,10 +186,7 @@ impl Engine {
         let path = run_dir.join("last.ckpt");
         let loaded = checkpoint::load(&path)?;
         let meta = loaded.meta;
-        let cfg: TrainConfig = crate::config::from_table(
-            toml::from_str(&meta.config)
-                .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?,
-        )?;
+        let cfg = saved_config(&meta, &path)?;
         let split = match split {
             Some(s) => s,
             None => load_split(&cfg)?,
@@ -601,6 +598,13 @@ pub fn evaluate_split(
     Ok(evaluate_features(&qf, &gf, &split.query, &split.gallery, &cfg.test)?)
 }
 
+/// The resolved config a checkpoint's run was trained with (its metadata holds it as TOML).
+fn saved_config(meta: &CheckpointMeta, path: &Path) -> Result<TrainConfig, TrainError> {
+    let table = toml::from_str(&meta.config)
+        .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?;
+    Ok(crate::config::from_table(table)?)
+}
+
 /// A method rebuilt from a checkpoint, with the config it was trained with.
 pub struct Restored {
     pub method: Box<dyn Method>,
@@ -611,10 +615,7 @@ pub struct Restored {
 /// Rebuilds the method a checkpoint was written by and loads its tensors (for eval / extract).
 pub fn method_from_checkpoint(path: &Path, device: Device) -> Result<Restored, TrainError> {
     let loaded = checkpoint::load(path)?;
-    let mut config: TrainConfig = crate::config::from_table(
-        toml::from_str(&loaded.meta.config)
-            .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?,
-    )?;
+    let mut config = saved_config(&loaded.meta, path)?;
     // The checkpoint holds every weight; the ImageNet file need not exist any more.
     config.model.pretrained.clear();
     let built = methods::build(

@@ -4,36 +4,12 @@
 use std::path::Path;
 
 use occreid_model::methods::{build, LossConfig, ModelConfig, TrainBatch};
+use occreid_model::testing::deterministic;
 use occreid_torch::tch::{no_grad, Device, Tensor};
 use occreid_train::config::TrainConfig;
 use occreid_train::engine::train_step;
 use occreid_train::optim::Optimizer;
 use serde_json::Value;
-
-fn deterministic(name: &str, shape: &[i64], t: i64) -> Tensor {
-    let n: i64 = shape.iter().product();
-    let fan_in: i64 = shape[1..].iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|k| {
-            let u = ((k * 7919 + t * 104729) % 2001 - 1000) as f64 / 1000.0;
-            let x = if name == "bottleneck.bias" {
-                0.0
-            } else if name.ends_with("running_var") {
-                1.0 + (u + 1.0) / 4.0
-            } else if name.ends_with("running_mean") {
-                u / 10.0
-            } else if shape.len() >= 2 {
-                u / (fan_in as f64).sqrt()
-            } else if name.ends_with("weight") {
-                1.0 + u / 10.0
-            } else {
-                u / 10.0
-            };
-            x as f32
-        })
-        .collect();
-    Tensor::from_slice(&values).reshape(shape)
-}
 
 fn close(got: f64, want: f64, rel: f64) -> bool {
     (got - want).abs() <= rel * want.abs().max(1e-3)
