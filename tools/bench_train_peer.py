@@ -8,8 +8,8 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
-import torchvision
+
+from bot_reference import Baseline, ce_ls, center_loss, triplet
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--backbone", default="resnet50")
@@ -31,53 +31,7 @@ dev = torch.device(a.device)
 torch.manual_seed(0)
 
 
-def ce_ls(x, y, eps=0.1):
-    log_probs = F.log_softmax(x, dim=1)
-    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
-    return (-((1 - eps) * t + eps / x.size(1)) * log_probs).mean(0).sum()
-
-
-def triplet(f, y, margin=0.3):
-    n = f.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
-    d = torch.addmm(d + d.t(), f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
-    pos = y.expand(n, n).eq(y.expand(n, n).t())
-    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
-    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
-    return F.margin_ranking_loss(d_an, d_ap, torch.ones_like(d_an), margin=margin)
-
-
-def center_loss(f, y, c):
-    b, k = f.size(0), c.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
-    d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
-    mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k, device=f.device).expand(b, k))
-    return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
-
-
-class Baseline(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        m = getattr(torchvision.models, a.backbone)(weights=None)
-        blk = m.layer4[0]
-        (blk.conv2 if a.backbone in ("resnet50", "resnet101") else blk.conv1).stride = (1, 1)
-        blk.downsample[0].stride = (1, 1)
-        del m.fc
-        self.base = m
-        dim = 2048 if a.backbone in ("resnet50", "resnet101") else 512
-        self.bottleneck = torch.nn.BatchNorm1d(dim)
-        self.bottleneck.bias.requires_grad_(False)
-        self.classifier = torch.nn.Linear(dim, a.classes, bias=False)
-
-    def forward(self, x):
-        m = self.base
-        x = m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.bn1(m.conv1(x)))))))
-        g = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        feat = self.bottleneck(g)
-        return (self.classifier(feat), g) if self.training else feat
-
-
-model = Baseline().to(dev)
+model = Baseline(a.classes, backbone=a.backbone).to(dev)
 centers = torch.nn.Parameter(torch.randn(a.classes, model.bottleneck.num_features, device=dev))
 opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
 opt_c = torch.optim.SGD([centers], lr=0.5)

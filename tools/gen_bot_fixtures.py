@@ -10,7 +10,8 @@ import json
 import pathlib
 
 import torch
-import torch.nn.functional as F
+
+from bot_reference import ce_ls, center_loss, triplet
 
 torch.manual_seed(0)
 out = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-model/tests/fixtures/bot_parity.json"
@@ -25,36 +26,10 @@ def tolist(t):
     return t.detach().reshape(-1).tolist()
 
 
-def ce_ls(x, y, eps=0.1):
-    log_probs = F.log_softmax(x, dim=1)
-    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
-    t = (1 - eps) * t + eps / x.size(1)
-    return (-t * log_probs).mean(0).sum()
-
-
-def triplet(f, y, margin=0.3):
-    n = f.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
-    d = d + d.t()
-    d = torch.addmm(d, f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
-    pos = y.expand(n, n).eq(y.expand(n, n).t())
-    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
-    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
-    return torch.nn.MarginRankingLoss(margin=margin)(d_an, d_ap, torch.ones_like(d_an))
-
-
-def center(f, y, c):
-    b, k = f.size(0), c.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
-    d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
-    mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k).expand(b, k))
-    return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
-
-
 result = {"B": B, "D": D, "C": C, "labels": labels.tolist(), "features": tolist(feats), "logits": tolist(logits),
           "centers": tolist(centers)}
 for name, fn, args in [("ce_ls", ce_ls, [logits, labels]), ("triplet", triplet, [feats, labels]),
-                       ("center", center, [feats, labels, centers])]:
+                       ("center", center_loss, [feats, labels, centers])]:
     leaves = [a.clone().requires_grad_(a.is_floating_point()) for a in args]
     loss = fn(*leaves)
     loss.backward()

@@ -19,8 +19,8 @@ import pathlib
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torchvision
+
+from bot_reference import Baseline, CenterLoss, ce_ls, lr_at, triplet
 
 torch.use_deterministic_algorithms(True)
 out = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-train/tests/fixtures/bot_train_steps.json"
@@ -28,59 +28,7 @@ B, C, H, W, STEPS = 8, 4, 64, 32, 3
 labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
 
 
-def ce_ls(x, y, eps=0.1):
-    log_probs = F.log_softmax(x, dim=1)
-    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
-    t = (1 - eps) * t + eps / x.size(1)
-    return (-t * log_probs).mean(0).sum()
-
-
-def triplet(f, y, margin=0.3):
-    n = f.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
-    d = d + d.t()
-    d = torch.addmm(d, f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
-    pos = y.expand(n, n).eq(y.expand(n, n).t())
-    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
-    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
-    return torch.nn.MarginRankingLoss(margin=margin)(d_an, d_ap, torch.ones_like(d_an))
-
-
-class CenterLoss(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.centers = torch.nn.Parameter(torch.zeros(C, 512))
-
-    def forward(self, f, y):
-        b, k = f.size(0), self.centers.size(0)
-        c = self.centers
-        d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
-        d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
-        mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k).expand(b, k))
-        return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
-
-
-class Baseline(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        m = torchvision.models.resnet18(weights=None)
-        m.layer4[0].conv1.stride = (1, 1)
-        m.layer4[0].downsample[0].stride = (1, 1)
-        del m.fc
-        self.base = m
-        self.bottleneck = torch.nn.BatchNorm1d(512)
-        self.bottleneck.bias.requires_grad_(False)
-        self.classifier = torch.nn.Linear(512, C, bias=False)
-
-    def forward(self, x):
-        m = self.base
-        x = m.maxpool(m.bn1(m.conv1(x)))  # BoT: no ReLU after the stem BN
-        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
-        g = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.classifier(self.bottleneck(g)), g
-
-
-model, center = Baseline(), CenterLoss()
+model, center = Baseline(C, classifier_std=None), CenterLoss(C, 512, init=torch.zeros)
 tensors = {**model.state_dict(), **{"center_loss." + k: v for k, v in center.state_dict().items()}}
 names = sorted(n for n in tensors if not n.endswith("num_batches_tracked"))
 with torch.no_grad():
@@ -103,19 +51,18 @@ with torch.no_grad():
         v.copy_(torch.from_numpy(x.astype(np.float32).reshape(v.shape)))
 
 
-def lr_at(epoch, base=3.5e-4, warmup=10, factor=0.01, milestones=(40, 70)):
-    w = factor * (1 - epoch / warmup) + epoch / warmup if epoch < warmup else 1.0
-    return base * w * 0.1 ** sum(m <= epoch for m in milestones)
+def lr(epoch):
+    return lr_at(epoch, base=3.5e-4, warmup_epochs=10, warmup_factor=0.01, milestones=(40, 70))
 
 
 params = [p for p in model.parameters() if p.requires_grad]
-opt = torch.optim.Adam(params, lr=lr_at(1), weight_decay=5e-4)
+opt = torch.optim.Adam(params, lr=lr(1), weight_decay=5e-4)
 opt_center = torch.optim.SGD(center.parameters(), lr=0.5)
 steps = []
 model.train()
 for s in range(STEPS):
     for g in opt.param_groups:
-        g["lr"] = lr_at(s + 1)
+        g["lr"] = lr(s + 1)
     n = B * 3 * H * W
     img = torch.from_numpy((((np.arange(n) * 31 + s * 17) % 255) / 127.5 - 1).astype(np.float32).reshape(B, 3, H, W))
     opt.zero_grad()
@@ -128,7 +75,7 @@ for s in range(STEPS):
     for p in center.parameters():
         p.grad.data *= 1.0 / 0.0005
     opt_center.step()
-    steps.append({"lr": lr_at(s + 1), **{k: v.item() for k, v in terms.items()}})
+    steps.append({"lr": lr(s + 1), **{k: v.item() for k, v in terms.items()}})
 
 final = {**model.state_dict(), **{"center_loss." + k: v for k, v in center.state_dict().items()}}
 full = {"classifier.weight", "center_loss.centers", "bottleneck.weight", "bottleneck.running_mean",
