@@ -1,31 +1,19 @@
 //! The loader's occluded-query transform: per-index determinism, donors of another identity, parity
 //! with `occlude` + `TestTransform::apply` by hand, and errors naming the file.
+mod datasets_support;
+
 use std::sync::Arc;
 
 use occreid_data::loader::{Batch, Loader, LoaderOptions, OccludedTest, Transform};
 use occreid_data::occluders::{occlude, OccluderKind, Position};
-use occreid_data::synth::{generate, SynthOptions};
 use occreid_data::transforms::{decode, Interpolation, TestTransform};
-use occreid_data::{reader, ReaderOptions, Sample};
+use occreid_data::Sample;
 
 const H: usize = 64;
 const W: usize = 32;
 
 fn split() -> (tempfile::TempDir, Arc<Vec<Sample>>, Arc<Vec<Sample>>) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    let opts = SynthOptions {
-        ids: 6,
-        cameras: 2,
-        images_per_id: 4,
-        seed: 3,
-        ..SynthOptions::default()
-    };
-    generate(&root, &opts).unwrap();
-    let split = reader("market1501", &ReaderOptions::default())
-        .unwrap()
-        .read(&root)
-        .unwrap();
+    let (dir, split) = datasets_support::synthetic_split(3);
     (dir, Arc::new(split.query), Arc::new(split.gallery))
 }
 

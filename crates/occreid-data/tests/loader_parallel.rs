@@ -1,26 +1,14 @@
 //! The parallel loader: order, content, determinism across thread counts, errors.
+mod datasets_support;
+
 use std::sync::Arc;
 
 use occreid_data::loader::{Loader, LoaderOptions, Transform};
-use occreid_data::synth::{generate, SynthOptions};
 use occreid_data::transforms::{decode, Interpolation, TestTransform, TrainTransform};
-use occreid_data::{reader, ReaderOptions, Sample};
+use occreid_data::Sample;
 
 fn tree() -> (tempfile::TempDir, Arc<Vec<Sample>>) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("t");
-    let opts = SynthOptions {
-        ids: 6,
-        cameras: 2,
-        images_per_id: 4,
-        seed: 5,
-        ..SynthOptions::default()
-    };
-    generate(&root, &opts).unwrap();
-    let split = reader("market1501", &ReaderOptions::default())
-        .unwrap()
-        .read(&root)
-        .unwrap();
+    let (dir, split) = datasets_support::synthetic_split(5);
     (dir, Arc::new(split.train))
 }
 

@@ -64,3 +64,22 @@ pub fn triples(samples: &[occreid_data::datasets::Sample]) -> Vec<(String, i64, 
         .map(|(n, s)| (n, s.pid, s.camid))
         .collect()
 }
+
+/// A synthetic Market-layout tree (6 ids × 2 cameras × 4 images, `seed`) in a temp folder, read back.
+pub fn synthetic_split(seed: u64) -> (tempfile::TempDir, occreid_data::Split) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    let opts = occreid_data::synth::SynthOptions {
+        ids: 6,
+        cameras: 2,
+        images_per_id: 4,
+        seed,
+        ..Default::default()
+    };
+    occreid_data::synth::generate(&root, &opts).unwrap();
+    let split = occreid_data::reader("market1501", &occreid_data::ReaderOptions::default())
+        .unwrap()
+        .read(&root)
+        .unwrap();
+    (dir, split)
+}
