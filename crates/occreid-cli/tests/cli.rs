@@ -1,19 +1,14 @@
 //! The `occreid` binary on reference fixtures and on bad input.
+mod common;
+
+use common::{occreid, synth};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use occreid_eval::npy::{read_matrix, write_f32, write_i64};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures")
-}
-
-fn occreid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_occreid"))
-        .args(args)
-        .env("OCCREID_LOG", "warn")
-        .output()
-        .unwrap()
 }
 
 fn metrics_args(dir: &Path) -> Vec<String> {
@@ -214,21 +209,7 @@ fn data_synth_then_check_round_trip_and_bad_roots() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("synth");
     let r = root.to_string_lossy().to_string();
-    let out = occreid(&[
-        "data",
-        "synth",
-        "--out",
-        &r,
-        "--ids",
-        "12",
-        "--cameras",
-        "3",
-        "--images-per-id",
-        "4",
-        "--seed",
-        "3",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    synth(&root, 12, 3, 4);
     let out = occreid(&["data", "check", "--dataset", "market1501", "--root", &r, "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -273,19 +254,7 @@ fn data_split_writes_the_reader_lists_and_refuses_to_overwrite() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("synth");
     let r = root.to_string_lossy().to_string();
-    let out = occreid(&[
-        "data",
-        "synth",
-        "--out",
-        &r,
-        "--ids",
-        "10",
-        "--cameras",
-        "3",
-        "--images-per-id",
-        "4",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    synth(&root, 10, 3, 4);
     let file = tmp.path().join("split.json");
     let f = file.to_string_lossy().to_string();
     let split_args = ["data", "split", "--dataset", "market1501", "--root", &r, "--out", &f];

@@ -1,15 +1,10 @@
 //! `occreid train / eval / extract` on a tiny synthetic dataset: run folder contents, a checkpoint's
 //! evaluation agreeing with the run's own, feature files, and the refusals that protect results.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn occreid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_occreid"))
-        .args(args)
-        .env("OCCREID_LOG", "warn")
-        .output()
-        .unwrap()
-}
+use common::{occreid, synth};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn ok(out: &Output) -> String {
     let text = format!(
@@ -64,20 +59,7 @@ fn train_eval_extract_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
-    ok(&occreid(&[
-        "data",
-        "synth",
-        "--out",
-        d,
-        "--ids",
-        "12",
-        "--cameras",
-        "2",
-        "--images-per-id",
-        "4",
-        "--seed",
-        "3",
-    ]));
+    synth(&data, 12, 2, 4);
 
     let run = tmp.path().join("run");
     let text = ok(&train(&data, &run));
