@@ -15,7 +15,7 @@ written by `occreid data split`, so both sides see the same identities and image
 - test: Resize + Normalize, BNNeck feature, L2-normalised, squared Euclidean distance, torchreid's
   `eval_market1501` (max_rank 50, stable tie order) plus mINP.
 torch.set_num_threads(2), DataLoader num_workers 2; seeds 0 (torch, random, numpy).
-The loss functions are those of tools/gen_train_step_fixtures.py (step-for-step parity with occreid).
+Model, losses and lr come from tools/bot_reference.py, as in the step-parity fixtures of occreid's tests.
 
 Prints one JSON line: {"R1", "R5", "R10", "mAP", "mINP" (percent), "epochs", "seconds", "train_seconds", ...}.
 Run: .venv/bin/python tools/cuhk01_peer.py --split SPLIT.json --epochs 20
@@ -34,6 +34,9 @@ import torch.nn.functional as F
 import torchvision
 import torchvision.transforms as T
 from PIL import Image
+
+from bot_reference import Baseline, CenterLoss, ce_ls, triplet
+from bot_reference import lr_at as reference_lr
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--split", required=True, help="JSON written by `occreid data split`")
@@ -157,63 +160,8 @@ class RandomIdentitySampler(torch.utils.data.Sampler):
         return self.length
 
 
-def ce_ls(x, y, eps=LABEL_SMOOTH):
-    log_probs = F.log_softmax(x, dim=1)
-    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
-    t = (1 - eps) * t + eps / x.size(1)
-    return (-t * log_probs).mean(0).sum()
-
-
-def triplet(f, y, margin=MARGIN):
-    n = f.size(0)
-    d = f.pow(2).sum(1, keepdim=True).expand(n, n)
-    d = d + d.t()
-    d = torch.addmm(d, f, f.t(), beta=1, alpha=-2).clamp(min=1e-12).sqrt()
-    pos = y.expand(n, n).eq(y.expand(n, n).t())
-    d_ap, _ = torch.max(d[pos].contiguous().view(n, -1), 1)
-    d_an, _ = torch.min(d[~pos].contiguous().view(n, -1), 1)
-    return torch.nn.MarginRankingLoss(margin=margin)(d_an, d_ap, torch.ones_like(d_an))
-
-
-class CenterLoss(torch.nn.Module):
-    def __init__(self, num_classes, dim):
-        super().__init__()
-        self.centers = torch.nn.Parameter(torch.randn(num_classes, dim))
-
-    def forward(self, f, y):
-        b, k = f.size(0), self.centers.size(0)
-        c = self.centers
-        d = f.pow(2).sum(1, keepdim=True).expand(b, k) + c.pow(2).sum(1, keepdim=True).expand(k, b).t()
-        d = torch.addmm(d, f, c.t(), beta=1, alpha=-2)
-        mask = y.unsqueeze(1).expand(b, k).eq(torch.arange(k).expand(b, k))
-        return (d * mask.float()).clamp(min=1e-12, max=1e12).sum() / b
-
-
-class Baseline(torch.nn.Module):
-    def __init__(self, num_classes):
-        super().__init__()
-        m = torchvision.models.resnet18(weights=None)  # kaiming_normal fan_out convs, BN 1/0
-        m.layer4[0].conv1.stride = (1, 1)  # last stride 1
-        m.layer4[0].downsample[0].stride = (1, 1)
-        del m.fc
-        self.base = m
-        self.bottleneck = torch.nn.BatchNorm1d(512)
-        self.bottleneck.bias.requires_grad_(False)
-        self.classifier = torch.nn.Linear(512, num_classes, bias=False)
-        torch.nn.init.normal_(self.classifier.weight, std=0.001)
-
-    def forward(self, x):
-        m = self.base
-        x = m.maxpool(m.bn1(m.conv1(x)))  # BoT: no ReLU after the stem BN
-        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
-        g = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        feat = self.bottleneck(g)
-        return (self.classifier(feat), g) if self.training else feat
-
-
 def lr_at(epoch):
-    w = WARMUP_FACTOR * (1 - epoch / WARMUP_EPOCHS) + epoch / WARMUP_EPOCHS if epoch < WARMUP_EPOCHS else 1.0
-    return BASE_LR * w * GAMMA ** sum(m <= epoch for m in MILESTONES)
+    return reference_lr(epoch, BASE_LR, WARMUP_EPOCHS, WARMUP_FACTOR, MILESTONES, GAMMA)
 
 
 def eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=MAX_RANK):
@@ -270,7 +218,7 @@ for epoch in range(1, a.epochs + 1):
         opt.zero_grad()
         opt_center.zero_grad()
         score, feat = model(img)
-        terms = {"id": ce_ls(score, pid), "triplet": TRIPLET_W * triplet(feat, pid),
+        terms = {"id": ce_ls(score, pid, LABEL_SMOOTH), "triplet": TRIPLET_W * triplet(feat, pid, MARGIN),
                  "center": CENTER_W * center(feat, pid)}
         loss = sum(terms.values())
         loss.backward()
