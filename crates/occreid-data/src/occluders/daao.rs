@@ -2,31 +2,14 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::transforms::{py_round, resize, AugmentParams, RandomSource, Rect, TrainTransform};
+use crate::transforms::{random_box, resize, AugmentParams, RandomSource, Rect, TrainTransform};
 
 /// `get_zuoibiao` on a donor of `h × w`: up to 100 attempts at area `U(0.05, 0.2)·h·w`, aspect
 /// `U(0.3, 1/0.3)`, `bh = round(√(A·r))`, `bw = round(√(A/r))` (ties to even), accepted when `bw < w` and
 /// `bh < h`; top `~ U{0..h−bh}`, left `~ U{0..w−bw}`. `None` after 100 failures (the reference then
 /// pastes the whole donor; [`DaaoOccluder`] does the same).
 pub fn daao_box<R: RandomSource>(h: usize, w: usize, rng: &mut R) -> Option<Rect> {
-    let area = (h * w) as f64;
-    for _ in 0..100 {
-        let target = rng.uniform(0.05, 0.2) * area;
-        let aspect = rng.uniform(0.3, 1.0 / 0.3);
-        let bh = py_round((target * aspect).sqrt());
-        let bw = py_round((target / aspect).sqrt());
-        if bw < w as i64 && bh < h as i64 {
-            let top = rng.randint(0, h as i64 - bh) as usize;
-            let left = rng.randint(0, w as i64 - bw) as usize;
-            return Some(Rect {
-                top,
-                left,
-                height: bh as usize,
-                width: bw as usize,
-            });
-        }
-    }
-    None
+    random_box(h, w, (0.05, 0.2), 0.3, rng)
 }
 
 /// A donor index uniform over `0..n` excluding `i` (spec §2.1 step 1, "reasonable reading": the whole

@@ -23,7 +23,8 @@ pub use resize::{resize, Interpolation};
 pub use rng::{py_round, PyRandom, RandomSource};
 use serde::{Deserialize, Serialize};
 pub use tensor::{
-    crop, fill_rect, hflip, pad, random_crop_params, Normalize, RandomErasing, Rect, IMAGENET_MEAN, IMAGENET_STD,
+    crop, fill_rect, hflip, pad, random_box, random_crop_params, Normalize, RandomErasing, Rect, IMAGENET_MEAN,
+    IMAGENET_STD,
 };
 
 /// A failure to load one sample (decode, or the evaluation occluder), naming the file.

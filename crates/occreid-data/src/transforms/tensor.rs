@@ -220,24 +220,7 @@ impl RandomErasing {
         if rng.uniform(0.0, 1.0) >= self.probability {
             return None;
         }
-        let area = (h * w) as f64;
-        for _ in 0..100 {
-            let target = rng.uniform(self.sl, self.sh) * area;
-            let aspect = rng.uniform(self.r1, 1.0 / self.r1);
-            let eh = py_round((target * aspect).sqrt());
-            let ew = py_round((target / aspect).sqrt());
-            if ew < w as i64 && eh < h as i64 {
-                let x1 = rng.randint(0, h as i64 - eh) as usize;
-                let y1 = rng.randint(0, w as i64 - ew) as usize;
-                return Some(Rect {
-                    top: x1,
-                    left: y1,
-                    height: eh as usize,
-                    width: ew as usize,
-                });
-            }
-        }
-        None
+        random_box(h, w, (self.sl, self.sh), self.r1, rng)
     }
 
     /// Draws and erases in place; returns the erased rectangle.
@@ -246,6 +229,30 @@ impl RandomErasing {
         fill_rect(chw, h, w, rect, self.fill);
         Some(rect)
     }
+}
+
+/// BoT's erasing box in an `h × w` image, also DAAO's occluder box: up to 100 attempts at area
+/// `U(area.0, area.1)·h·w` and aspect `U(r1, 1/r1)`, height `round(√(A·r))`, width `round(√(A/r))` (ties to
+/// even), accepted when strictly inside; top `~ U{0..h−bh}`, left `~ U{0..w−bw}`. `None` after 100 failures.
+pub fn random_box<R: RandomSource>(h: usize, w: usize, area: (f64, f64), r1: f64, rng: &mut R) -> Option<Rect> {
+    let image_area = (h * w) as f64;
+    for _ in 0..100 {
+        let target = rng.uniform(area.0, area.1) * image_area;
+        let aspect = rng.uniform(r1, 1.0 / r1);
+        let bh = py_round((target * aspect).sqrt());
+        let bw = py_round((target / aspect).sqrt());
+        if bw < w as i64 && bh < h as i64 {
+            let top = rng.randint(0, h as i64 - bh) as usize;
+            let left = rng.randint(0, w as i64 - bw) as usize;
+            return Some(Rect {
+                top,
+                left,
+                height: bh as usize,
+                width: bw as usize,
+            });
+        }
+    }
+    None
 }
 
 /// Sets `rect` of each channel plane of a CHW tensor to `fill[c]`.
