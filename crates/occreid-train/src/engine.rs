@@ -538,31 +538,27 @@ pub fn train_step(
         total += t;
     }
     let total_value = total.double_value(&[]);
+    let diverged = || TrainError::Diverged {
+        epoch: batch.epoch,
+        loss: total_value,
+    };
     let stepped = match scaler {
+        Some(scaler) if total_value.is_finite() => scaler.backward_and_step(&total, optimizer, lr),
         // Under fp16 autocast a non-finite loss is the forward overflowing: GradScaler skips such a step
         // and backs off; only a scale that has collapsed means the run itself diverged.
-        Some(scaler) if !total_value.is_finite() => {
+        Some(scaler) => {
             scaler.update(false);
             if scaler.scale < 1.0 {
-                return Err(TrainError::Diverged {
-                    epoch: batch.epoch,
-                    loss: total_value,
-                });
+                return Err(diverged());
             }
             false
         }
-        Some(scaler) => scaler.backward_and_step(&total, optimizer, lr),
-        None if !total_value.is_finite() => {
-            return Err(TrainError::Diverged {
-                epoch: batch.epoch,
-                loss: total_value,
-            })
-        }
-        None => {
+        None if total_value.is_finite() => {
             total.backward();
             optimizer.step(lr);
             true
         }
+        None => return Err(diverged()),
     };
     let correct = match &out.logits {
         Some(logits) => logits

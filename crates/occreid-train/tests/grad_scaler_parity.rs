@@ -51,3 +51,51 @@ fn loss_scaler_matches_grad_scaler_over_overflowing_steps() {
     }
     assert!(skipped >= 2, "the fixture must exercise skipped updates");
 }
+
+/// With a loss scaler (fp16 training), a non-finite loss is an overflow: the update is skipped and the
+/// scale halved, as GradScaler does; only once the scale has fallen below 1 is the run said to diverge.
+/// Autocast is a no-op on the CPU, so the step runs here in float32 with an input that makes the loss NaN.
+#[test]
+fn a_non_finite_loss_under_the_scaler_skips_steps_until_the_scale_collapses() {
+    use occreid_model::methods::{build, ModelConfig, TrainBatch};
+    use occreid_torch::tch::Device;
+    use occreid_train::config::TrainConfig;
+    use occreid_train::engine::train_step;
+    use occreid_train::TrainError;
+
+    let defaults = TrainConfig::default();
+    let model = ModelConfig {
+        backbone: "resnet18".parse().unwrap(),
+        ..defaults.model.clone()
+    };
+    let method = build("bot", &model, &defaults.loss, 4, Device::Cpu).unwrap().method;
+    let mut opt = Optimizer::new(method.param_groups(), &defaults.optim);
+    let weights = |m: &dyn occreid_model::methods::Method| -> Vec<Tensor> {
+        let mut v: Vec<_> = m.var_store().trainable_variables().iter().map(|t| t.copy()).collect();
+        v.truncate(8);
+        v
+    };
+    let before = weights(method.as_ref());
+    let images = Tensor::full([8, 3, 64, 32], f64::NAN, (Kind::Float, Device::Cpu));
+    let targets = Tensor::from_slice(&[0i64, 0, 1, 1, 2, 2, 3, 3]);
+    let batch = TrainBatch {
+        images: &images,
+        targets: &targets,
+        epoch: 1,
+    };
+    let mut scaler = LossScaler::default();
+    // 65536 halves to 1 in 16 skipped steps; the 17th takes it below 1.
+    for k in 1..=16 {
+        let step = train_step(method.as_ref(), &mut opt, Some(&mut scaler), &batch, 1e-3).unwrap();
+        assert!(!step.stepped, "step {k}");
+        assert_eq!(scaler.scale, 65536.0 / 2f64.powi(k), "step {k}");
+    }
+    for (a, b) in before.iter().zip(weights(method.as_ref())) {
+        assert!(a.equal(&b), "a skipped step must leave the weights alone");
+    }
+    let err = train_step(method.as_ref(), &mut opt, Some(&mut scaler), &batch, 1e-3).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+    // Without a scaler (float32 training) the first non-finite loss is divergence.
+    let err = train_step(method.as_ref(), &mut opt, None, &batch, 1e-3).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+}
