@@ -16,7 +16,7 @@ use occreid_data::loader::{Loader, LoaderOptions, Transform};
 use occreid_data::samplers::{RandomIdentitySampler, RandomSampler, Sampler, SamplerError};
 use occreid_data::transforms::RandomErasing;
 use occreid_data::{reader, Sample, Split, TrainTransform};
-use occreid_model::methods::{self, Method, TrainBatch};
+use occreid_model::methods::{self, Method, ModelConfig, TrainBatch};
 use occreid_torch::tch::{self, Device, Kind, Tensor};
 use occreid_torch::DeviceChoice;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,14 @@ pub struct EvalRecord {
     pub minp: f64,
     pub rerank_rank1: Option<f64>,
     pub rerank_map: Option<f64>,
+}
+
+/// Where a built engine's weights come from.
+enum Init {
+    /// Random init, or the ImageNet file of `model.pretrained`.
+    Fresh,
+    /// A checkpoint loaded right after the build.
+    FromCheckpoint,
 }
 
 enum TrainSampler {
@@ -174,7 +182,7 @@ impl Engine {
         if run_dir.join("last.ckpt").exists() {
             return Err(TrainError::RunExists(run_dir.to_path_buf()));
         }
-        let engine = Self::build(cfg, split, run_dir)?;
+        let engine = Self::build(cfg, split, run_dir, Init::Fresh)?;
         std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
         checkpoint::write_atomic(&run_dir.join("config.toml"), engine.cfg.to_toml().as_bytes())?;
         checkpoint::write_atomic(&run_dir.join("metrics.jsonl"), b"")?;
@@ -191,15 +199,15 @@ impl Engine {
             Some(s) => s,
             None => load_split(&cfg)?,
         };
-        let mut engine = Self::build(cfg, split, run_dir)?;
-        if engine.num_classes != meta.num_classes {
+        if split.num_train_pids() as i64 != meta.num_classes {
             return Err(TrainError::Resume(format!(
                 "{} was trained with {} identities but the dataset now has {}",
                 path.display(),
                 meta.num_classes,
-                engine.num_classes
+                split.num_train_pids()
             )));
         }
+        let mut engine = Self::build(cfg, split, run_dir, Init::FromCheckpoint)?;
         load_model_tensors(engine.method.as_ref(), &loaded.model, &path)?;
         engine.optimizer.load_state(&loaded.optim, meta.optimizer_steps)?;
         engine.sampler.restore(meta.sampler)?;
@@ -214,7 +222,7 @@ impl Engine {
         Ok(engine)
     }
 
-    fn build(cfg: TrainConfig, split: Split, run_dir: &Path) -> Result<Self, TrainError> {
+    fn build(cfg: TrainConfig, split: Split, run_dir: &Path, init: Init) -> Result<Self, TrainError> {
         cfg.validate()?;
         let device = resolve_device(&cfg.train.device)?;
         if cfg.train.threads > 0 {
@@ -234,7 +242,16 @@ impl Engine {
         // Before the (slow) model build, so a sampler that cannot be formed fails fast.
         let sampler = TrainSampler::new(&cfg, &split.train)?;
         tch::manual_seed(cfg.seed as i64);
-        let built = methods::build(&cfg.method, &cfg.model, &cfg.loss, num_classes, device)?;
+        // A resumed run overwrites every tensor from the checkpoint: the ImageNet file is neither read nor
+        // required to still exist.
+        let model = match init {
+            Init::Fresh => cfg.model.clone(),
+            Init::FromCheckpoint => ModelConfig {
+                pretrained: String::new(),
+                ..cfg.model.clone()
+            },
+        };
+        let built = methods::build(&cfg.method, &model, &cfg.loss, num_classes, device)?;
         if let Some(r) = &built.pretrained {
             tracing::info!(
                 loaded = r.loaded.len(),

@@ -170,3 +170,34 @@ fn bad_setups_are_clear_errors() {
         .to_string();
     assert!(e.contains("last.ckpt"), "{e}");
 }
+
+/// A run started from an ImageNet file resumes from its checkpoint alone: the file may be gone by then.
+#[test]
+fn resume_does_not_need_the_imagenet_file() {
+    use occreid_model::resnet::{Depth, ResNet, ResNetConfig};
+    use occreid_torch::tch::{nn::VarStore, Device};
+
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let weights = tmp.path().join("resnet18.safetensors");
+    let vs = VarStore::new(Device::Cpu);
+    let _net = ResNet::new(&vs.root(), ResNetConfig::torchvision(Depth::R18));
+    vs.save(&weights).unwrap();
+    let mut cfg = tiny_config(&data);
+    cfg.model.pretrained = weights.display().to_string();
+
+    let run = tmp.path().join("run");
+    let mut e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &run).unwrap();
+    assert!(!e.run(&mut [&mut StopAfter(1)]).unwrap());
+    drop(e);
+    std::fs::remove_file(&weights).unwrap();
+    let e = Engine::resume(&run, None).unwrap();
+    assert_eq!(e.epoch(), 1);
+    assert_eq!(
+        e.config().model.pretrained,
+        cfg.model.pretrained,
+        "the saved config is kept as it was"
+    );
+}
