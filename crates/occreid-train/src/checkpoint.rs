@@ -132,30 +132,20 @@ pub fn save(
     write_atomic(path, &buffer)
 }
 
-/// Replaces `path` with `bytes` through a synced temporary file in the same folder.
+/// Replaces `path` with `bytes` through a synced temporary file in the same folder (creating the folder),
+/// with occreid-eval's atomic writer.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let err = |source| CheckpointError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    // NamedTempFile creates 0600; results are ordinary files others on the machine may read.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
     }
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    occreid_eval::npy::write_atomic(path, |w| w.write_all(bytes)).map_err(|e| match e {
+        occreid_eval::npy::NpyError::Io { source, .. } => err(source),
+        other => err(std::io::Error::other(other.to_string())),
+    })
 }
 
 /// Reads a checkpoint written by [`save`].
