@@ -4,7 +4,6 @@
 //! Writes go to a temporary file in the same folder and are renamed into place, so a crash never leaves
 //! a truncated checkpoint and an existing one is replaced only by a complete file.
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use occreid_torch::tch::{Device, Kind, Tensor};
