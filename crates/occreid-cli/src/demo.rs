@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use occreid_data::datasets::Counts;
 use occreid_data::synth::{generate, SynthOptions, SynthSummary};
 use occreid_train::engine::load_split;
 use occreid_train::{config, Engine};
@@ -90,13 +91,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = config::load(&presets.path().join("demo.toml"), &overrides)?;
     let out = free_run_dir(&a.out);
     let split = load_split(&cfg)?;
-    let chance = 1.0
-        / split
-            .gallery
-            .iter()
-            .map(|s| s.pid)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as f64;
+    let chance = 1.0 / Counts::of(&split.gallery).ids as f64;
     let mut engine = Engine::new(cfg, split, &out)?;
     crate::train::finish(
         &mut engine,

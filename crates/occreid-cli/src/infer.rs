@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use occreid_data::datasets::{is_image, IMAGE_EXTENSIONS};
 use occreid_data::loader::Transform;
 use occreid_data::{reader, Sample};
 use occreid_train::engine::{evaluate_split, method_from_checkpoint, resolve_device};
@@ -106,8 +107,6 @@ pub struct ExtractArgs {
     overwrite: bool,
 }
 
-const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp"];
-
 fn images_under(dir: &Path) -> Result<Vec<Sample>> {
     if !dir.is_dir() {
         bail!("--images {}: not a folder", dir.display());
@@ -119,11 +118,7 @@ fn images_under(dir: &Path) -> Result<Vec<Sample>> {
             let p = entry?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
+            } else if is_image(&p) {
                 paths.push(p);
             }
         }

@@ -28,6 +28,7 @@ pub mod p_dukemtmc_reid;
 pub mod partial_ilids;
 pub mod partial_reid;
 
+pub use common::{is_image, IMAGE_EXTENSIONS};
 pub use error::DataError;
 
 /// One image: where it is, its identity and its 0-based camera.
