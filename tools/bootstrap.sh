@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 have="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [ "$have" != "$torch_version" ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$torch_version" "numpy>=2"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "torch==$torch_version" "numpy>=2"
 fi
 # A stable name for the build (.cargo/config.toml points LIBTORCH here), whatever the python minor version.
 torch_dir="$("$venv/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null)"
