@@ -547,14 +547,24 @@ pub fn train_step(
 ) -> Result<StepResult, TrainError> {
     optimizer.zero_grad();
     let out = tch::autocast(scaler.is_some(), || method.losses(batch));
-    let mut terms = Vec::with_capacity(out.terms.len());
-    let mut total = Tensor::zeros([], (Kind::Float, batch.images.device()));
-    for (name, t) in &out.terms {
+    let device = batch.images.device();
+    let mut total = Tensor::zeros([], (Kind::Float, device));
+    let mut readout = Vec::with_capacity(out.terms.len() + 2);
+    for (_, t) in &out.terms {
         let t = t.to_kind(Kind::Float);
-        terms.push((*name, t.double_value(&[])));
+        readout.push(t.detach().to_kind(Kind::Double));
         total += t;
     }
-    let total_value = total.double_value(&[]);
+    readout.push(total.detach().to_kind(Kind::Double));
+    readout.push(match &out.logits {
+        Some(logits) => logits.argmax(1, false).eq_tensor(batch.targets).sum(Kind::Double),
+        None => Tensor::zeros([], (Kind::Double, device)),
+    });
+    // One device-to-host copy for every number the step reports (each scalar read is a CUDA sync).
+    let values = Vec::<f64>::try_from(Tensor::stack(&readout, 0).to_device(Device::Cpu))
+        .expect("a 1-D double tensor converts to Vec<f64>");
+    let (total_value, correct) = (values[out.terms.len()], values[out.terms.len() + 1] as i64);
+    let terms: Vec<(&'static str, f64)> = out.terms.iter().map(|(name, _)| *name).zip(values).collect();
     let diverged = || TrainError::Diverged {
         epoch: batch.epoch,
         loss: total_value,
@@ -576,14 +586,6 @@ pub fn train_step(
             true
         }
         None => return Err(diverged()),
-    };
-    let correct = match &out.logits {
-        Some(logits) => logits
-            .argmax(1, false)
-            .eq_tensor(batch.targets)
-            .sum(Kind::Int64)
-            .int64_value(&[]),
-        None => 0,
     };
     Ok(StepResult {
         terms,
