@@ -101,6 +101,16 @@ impl Default for LoaderOptions {
     }
 }
 
+/// `0..n` in order, cut into batches of `batch_size` (the last may be short): the order extraction and
+/// evaluation read a split in.
+pub fn sequential_batches(n: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let step = batch_size.max(1);
+    (0..n)
+        .step_by(step)
+        .map(|start| (start..n.min(start + step)).collect())
+        .collect()
+}
+
 /// A running loader: iterate it for batches; dropping it stops the producer.
 pub struct Loader {
     rx: Option<Receiver<Result<Batch, TransformError>>>,

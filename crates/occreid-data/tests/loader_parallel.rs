@@ -78,3 +78,11 @@ fn a_corrupt_image_ends_the_stream_with_an_error_naming_it() {
     );
     assert!(it.next().is_none());
 }
+
+#[test]
+fn sequential_batches_cover_every_index_once_in_order() {
+    use occreid_data::loader::sequential_batches;
+    assert_eq!(sequential_batches(5, 2), vec![vec![0, 1], vec![2, 3], vec![4]]);
+    assert_eq!(sequential_batches(4, 4), vec![vec![0, 1, 2, 3]]);
+    assert!(sequential_batches(0, 3).is_empty());
+}

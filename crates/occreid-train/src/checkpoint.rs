@@ -89,6 +89,28 @@ fn kind(dtype: Dtype) -> Option<Kind> {
     })
 }
 
+/// One tensor as a safetensors file stores it: little-endian bytes, row-major.
+pub(crate) struct RawTensor {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+/// A safetensors file holding `tensors`, with `metadata` in its header. The one serialiser behind
+/// checkpoints and feature files.
+pub(crate) fn safetensors_bytes(tensors: &[RawTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, String> {
+    let views = tensors
+        .iter()
+        .map(|t| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|v| (t.name.as_str(), v))
+                .map_err(|e| format!("tensor `{}`: {e:?}", t.name))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    safetensors::tensor::serialize(views, &Some(metadata)).map_err(|e| format!("{e:?}"))
+}
+
 /// Writes `model` and `optim` tensors with `meta` to `path` atomically.
 pub fn save(
     path: &Path,
@@ -96,37 +118,33 @@ pub fn save(
     optim: &[(String, Tensor)],
     meta: &CheckpointMeta,
 ) -> Result<(), CheckpointError> {
-    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(model.len() + optim.len());
+    let mut raw = Vec::with_capacity(model.len() + optim.len());
     for (prefix, list) in [("model", model), ("optim", optim)] {
         for (name, t) in list {
             let t = t.detach().to_device(Device::Cpu).contiguous();
             let full = format!("{prefix}.{name}");
-            let dt = dtype(t.kind()).ok_or_else(|| CheckpointError::Kind {
+            let dtype = dtype(t.kind()).ok_or_else(|| CheckpointError::Kind {
                 path: path.to_path_buf(),
                 name: full.clone(),
                 kind: t.kind(),
             })?;
             let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
             t.copy_data_u8(&mut bytes, t.numel());
-            owned.push((full, dt, t.size().iter().map(|&d| d as usize).collect(), bytes));
+            raw.push(RawTensor {
+                name: full,
+                dtype,
+                shape: t.size().iter().map(|&d| d as usize).collect(),
+                bytes,
+            });
         }
     }
-    let views: Vec<(String, TensorView)> = owned
-        .iter()
-        .map(|(n, dt, shape, bytes)| {
-            (
-                n.clone(),
-                TensorView::new(*dt, shape.clone(), bytes).expect("sizes match"),
-            )
-        })
-        .collect();
     let header = HashMap::from([(
         META_KEY.to_string(),
         serde_json::to_string(meta).expect("metadata serialises"),
     )]);
-    let buffer = safetensors::tensor::serialize(views, &Some(header)).map_err(|e| CheckpointError::Write {
+    let buffer = safetensors_bytes(&raw, header).map_err(|e| CheckpointError::Write {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(e),
     })?;
     write_atomic(path, &buffer)
 }

@@ -69,11 +69,7 @@ pub fn extract(
     opts: &ExtractOptions,
 ) -> Result<Matrix, EvalRunError> {
     let n = samples.len();
-    let batches: Vec<Vec<usize>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(opts.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect();
+    let batches = occreid_data::loader::sequential_batches(n, opts.batch_size);
     let bar = progress_bar(batches.len() as u64, &opts.label);
     let loader = Loader::spawn(
         samples,
@@ -198,31 +194,30 @@ pub fn save_features(path: &std::path::Path, features: &Matrix, samples: &[Sampl
     let paths: Vec<String> = samples.iter().map(|s| s.path.display().to_string()).collect();
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => {
-            use safetensors::tensor::{Dtype, TensorView};
-            let f_bytes: Vec<u8> = features.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
-            let p_bytes: Vec<u8> = samples.iter().flat_map(|s| s.pid.to_le_bytes()).collect();
-            let c_bytes: Vec<u8> = samples.iter().flat_map(|s| s.camid.to_le_bytes()).collect();
+            use crate::checkpoint::{safetensors_bytes, RawTensor};
+            use safetensors::tensor::Dtype;
             let n = samples.len();
-            let views = vec![
-                (
-                    "features",
-                    TensorView::new(Dtype::F32, vec![features.rows(), features.cols()], &f_bytes)
-                        .map_err(|e| werr(format!("{e:?}")))?,
-                ),
-                (
-                    "pids",
-                    TensorView::new(Dtype::I64, vec![n], &p_bytes).map_err(|e| werr(format!("{e:?}")))?,
-                ),
-                (
-                    "camids",
-                    TensorView::new(Dtype::I64, vec![n], &c_bytes).map_err(|e| werr(format!("{e:?}")))?,
-                ),
+            let ints = |name: &str, values: Vec<i64>| RawTensor {
+                name: name.to_string(),
+                dtype: Dtype::I64,
+                shape: vec![n],
+                bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            };
+            let tensors = [
+                RawTensor {
+                    name: "features".to_string(),
+                    dtype: Dtype::F32,
+                    shape: vec![features.rows(), features.cols()],
+                    bytes: features.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                },
+                ints("pids", samples.iter().map(|s| s.pid).collect()),
+                ints("camids", samples.iter().map(|s| s.camid).collect()),
             ];
             let meta = std::collections::HashMap::from([(
                 "paths".to_string(),
                 serde_json::to_string(&paths).expect("strings serialise"),
             )]);
-            let bytes = safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| werr(format!("{e:?}")))?;
+            let bytes = safetensors_bytes(&tensors, meta).map_err(werr)?;
             crate::checkpoint::write_atomic(path, &bytes).map_err(|e| werr(e.to_string()))
         }
         Some("npy") => {
