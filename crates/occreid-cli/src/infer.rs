@@ -54,10 +54,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     out["checkpoint"] = a.checkpoint.display().to_string().into();
     out["epoch"] = restored.meta.epoch.into();
-    if a.occlusion {
+    let occlusion = if a.occlusion {
         cfg.test.occlusion.enabled = true;
-        out["occlusion"] = serde_json::to_value(occlusion_suite(restored.method.as_ref(), &split, &cfg, device)?)?;
-    }
+        let r = occlusion_suite(restored.method.as_ref(), &split, &cfg, device)?;
+        out["occlusion"] = serde_json::to_value(&r)?;
+        r
+    } else {
+        Vec::new()
+    };
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -65,18 +69,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         if let Some(r) = &ev.reranked {
             print!("re-ranked    {}", r.summary_line());
         }
-        if let Some(list) = out["occlusion"].as_array() {
-            for o in list {
-                println!(
-                    "occluded {} {} {:.0}%  R1 {:.2}  mAP {:.2}",
-                    o["kind"].as_str().unwrap_or("?"),
-                    o["position"].as_str().unwrap_or("?"),
-                    o["ratio"].as_f64().unwrap_or(0.0) * 100.0,
-                    o["rank1"].as_f64().unwrap_or(0.0) * 100.0,
-                    o["map"].as_f64().unwrap_or(0.0) * 100.0
-                );
-            }
-        }
+        occlusion.iter().for_each(|o| print!("{}", o.summary_line()));
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ pub fn build(s: &RunSummary, rank_lists: usize) -> Report {
         let holistic = s.evaluation.map(|e| e.plain.rank(1));
         let mut keys: Vec<(String, _, _)> = Vec::new();
         for o in s.occlusion {
-            let name = format!("{:?} ({:?})", o.kind, o.position).to_lowercase();
+            let name = format!("{} ({})", o.kind.name(), o.position.name());
             if !keys.iter().any(|(n, _, _)| *n == name) {
                 keys.push((name, o.kind, o.position));
             }
@@ -129,7 +129,7 @@ pub fn build(s: &RunSummary, rank_lists: usize) -> Report {
         });
         for o in s.occlusion {
             report.metrics.push(MetricsRow {
-                setting: format!("{:?} {:?} {:.0}%", o.kind, o.position, o.ratio * 100.0).to_lowercase(),
+                setting: o.setting(),
                 rank1: o.rank1,
                 rank5: f64::NAN,
                 rank10: f64::NAN,

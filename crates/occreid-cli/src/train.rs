@@ -75,16 +75,7 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
     }
     let occlusion: Vec<OcclusionResult> = if c.test.occlusion.enabled {
         let r = occlusion_suite(engine.method(), engine.split(), &c, engine.device())?;
-        for o in &r {
-            println!(
-                "occluded {:>11} {:>6} {:>3.0}%  R1 {:6.2}  mAP {:6.2}",
-                format!("{:?}", o.kind).to_lowercase(),
-                format!("{:?}", o.position).to_lowercase(),
-                o.ratio * 100.0,
-                o.rank1 * 100.0,
-                o.map * 100.0
-            );
-        }
+        r.iter().for_each(|o| print!("{}", o.summary_line()));
         r
     } else {
         Vec::new()

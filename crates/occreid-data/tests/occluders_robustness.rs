@@ -100,3 +100,16 @@ fn errors_are_reported() {
     );
     assert!(occlude(&query, OccluderKind::SolidBox, 1.5, Position::Top, 0, None).is_err());
 }
+
+#[test]
+fn names_are_the_config_names() {
+    for kind in OccluderKind::ALL {
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.name()));
+    }
+    for position in Position::ALL {
+        assert_eq!(
+            serde_json::to_string(&position).unwrap(),
+            format!("\"{}\"", position.name())
+        );
+    }
+}

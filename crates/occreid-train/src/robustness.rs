@@ -25,6 +25,31 @@ pub struct OcclusionResult {
     pub minp: f64,
 }
 
+impl OcclusionResult {
+    /// `solid_box top 30%`: the setting, as tables and reports name it.
+    pub fn setting(&self) -> String {
+        format!(
+            "{} {} {:.0}%",
+            self.kind.name(),
+            self.position.name(),
+            self.ratio * 100.0
+        )
+    }
+
+    /// One aligned line for terminal tables, ending in a newline.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "occluded {:>11} {:>6} {:>3.0}%  R1 {:6.2}  mAP {:6.2}  mINP {:6.2}\n",
+            self.kind.name(),
+            self.position.name(),
+            self.ratio * 100.0,
+            self.rank1 * 100.0,
+            self.map * 100.0,
+            self.minp * 100.0
+        )
+    }
+}
+
 /// Runs every setting of `cfg.test.occlusion` (re-ranking is left out: this measures the features).
 /// Donor kinds take their occluders from the training images, whose identities are not in the test set.
 pub fn occlusion_suite(

@@ -32,6 +32,16 @@ impl OccluderKind {
     pub fn needs_donor(self) -> bool {
         matches!(self, OccluderKind::DonorPatch | OccluderKind::Pedestrian)
     }
+
+    /// The name configs and JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            OccluderKind::SolidBox => "solid_box",
+            OccluderKind::NoiseBox => "noise_box",
+            OccluderKind::DonorPatch => "donor_patch",
+            OccluderKind::Pedestrian => "pedestrian",
+        }
+    }
 }
 
 /// Where the rectangle goes: full-width bands at the top / bottom, full-height bands at the left /
@@ -54,6 +64,17 @@ impl Position {
         Position::Right,
         Position::Random,
     ];
+
+    /// The name configs and JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Position::Top => "top",
+            Position::Bottom => "bottom",
+            Position::Left => "left",
+            Position::Right => "right",
+            Position::Random => "random",
+        }
+    }
 }
 
 /// The suite's area ratios (fraction of the image covered).
