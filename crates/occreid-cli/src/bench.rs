@@ -59,12 +59,7 @@ pub fn run(c: Command) -> Result<()> {
         } => {
             let ours = loader(&root, batch_size, epochs, threads)?;
             if peer {
-                let workers = if threads == 0 {
-                    rayon::current_num_threads()
-                } else {
-                    threads
-                };
-                let theirs = loader_peer(&root, batch_size, epochs, workers)?;
+                let theirs = loader_peer(&root, batch_size, epochs, worker_threads(threads))?;
                 println!("ratio: {:.2}x ({ours:.0} / {theirs:.0} images/s)", ours / theirs);
             }
             Ok(())
@@ -135,13 +130,7 @@ fn loader(root: &std::path::Path, batch_size: usize, epochs: usize, threads: usi
     let n = split.train.len();
     let samples = Arc::new(split.train);
     let batches: Vec<Vec<usize>> = (0..epochs)
-        .flat_map(|_| {
-            (0..n)
-                .collect::<Vec<_>>()
-                .chunks(batch_size)
-                .map(<[usize]>::to_vec)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|_| occreid_data::loader::sequential_batches(n, batch_size))
         .collect();
     let opts = LoaderOptions {
         threads,
@@ -156,29 +145,32 @@ fn loader(root: &std::path::Path, batch_size: usize, epochs: usize, threads: usi
     let rate = images as f64 / secs;
     println!(
         "occreid loader: {images} images in {secs:.2} s = {rate:.0} images/s ({} threads, batch {batch_size})",
-        if threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            threads
-        }
+        worker_threads(threads)
     );
     Ok(rate)
 }
 
-/// Runs the torchvision DataLoader peer and returns its images/s (the number before "images/s" on its
-/// last line).
-fn loader_peer(root: &std::path::Path, batch_size: usize, epochs: usize, workers: usize) -> Result<f64> {
-    let (python, script) = (".venv/bin/python", "tools/bench_loader_peer.py");
+/// The loader's worker count for a `--threads` value (0 = one per core).
+fn worker_threads(threads: usize) -> usize {
+    if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    }
+}
+
+/// Runs a PyTorch peer script (`tools/…`) with the venv's Python, from the repository root, and returns
+/// its standard output; a failed run is an error carrying what it printed.
+pub(crate) fn run_peer(script: &str, args: &[String]) -> Result<String> {
+    let python = ".venv/bin/python";
     let out = std::process::Command::new(python)
         .arg(script)
-        .arg(root)
-        .args(["--epochs", &epochs.to_string(), "--workers", &workers.to_string()])
-        .args(["--batch-size", &batch_size.to_string()])
+        .args(args)
         .output()
         .map_err(|e| {
             anyhow::anyhow!("{python}: cannot run ({e}); run from the repository root after tools/bootstrap.sh")
         })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         anyhow::bail!(
             "{script} failed ({}): {}{}",
@@ -187,6 +179,23 @@ fn loader_peer(root: &std::path::Path, batch_size: usize, epochs: usize, workers
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    Ok(stdout)
+}
+
+/// Runs the torchvision DataLoader peer and returns its images/s (the number before "images/s" on its
+/// last line).
+fn loader_peer(root: &std::path::Path, batch_size: usize, epochs: usize, workers: usize) -> Result<f64> {
+    let script = "tools/bench_loader_peer.py";
+    let args = [
+        root.display().to_string(),
+        "--epochs".into(),
+        epochs.to_string(),
+        "--workers".into(),
+        workers.to_string(),
+        "--batch-size".into(),
+        batch_size.to_string(),
+    ];
+    let stdout = run_peer(script, &args)?;
     let line = stdout.lines().last().unwrap_or("").to_string();
     print!("{stdout}");
     line.split(" images/s")

@@ -102,8 +102,7 @@ pub fn run(a: Args) -> Result<()> {
     );
     if a.peer {
         let dev = if device.is_cuda() { "cuda" } else { "cpu" };
-        let mut cmd = std::process::Command::new(".venv/bin/python");
-        cmd.arg("tools/bench_train_peer.py");
+        let mut args = Vec::new();
         for (k, v) in [
             ("--backbone", a.backbone.clone()),
             ("--height", a.height.to_string()),
@@ -115,18 +114,12 @@ pub fn run(a: Args) -> Result<()> {
             ("--threads", tch::get_num_threads().to_string()),
             ("--device", dev.to_string()),
         ] {
-            cmd.args([k, &v]);
+            args.extend([k.to_string(), v]);
         }
         if amp {
-            cmd.arg("--amp");
+            args.push("--amp".into());
         }
-        let out = cmd
-            .output()
-            .context(".venv/bin/python: cannot run; run from the repository root after tools/bootstrap.sh")?;
-        if !out.status.success() {
-            bail!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = crate::bench::run_peer("tools/bench_train_peer.py", &args)?;
         let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("")).context("peer output")?;
         let (pt, pe) = (
             v["train_images_per_s"].as_f64().unwrap_or(f64::NAN),
