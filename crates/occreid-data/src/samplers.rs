@@ -182,14 +182,29 @@ fn next_from<R, X>(
     Some(b)
 }
 
-fn check_restore<R, X>(saved: &StreamState<R, X>, n: usize) -> Result<(), SamplerError> {
-    if saved.n_samples != n {
-        return Err(SamplerError::StateMismatch {
-            saved: saved.n_samples,
-            found: n,
-        });
-    }
-    Ok(())
+/// `epoch`, `state` and `restore` of a sampler whose whole state is its `s: StreamState`; a saved state
+/// is accepted only for the same number of samples.
+macro_rules! stream_state_methods {
+    () => {
+        fn epoch(&self) -> u64 {
+            self.s.epoch
+        }
+
+        fn state(&self) -> Self::State {
+            self.s.clone()
+        }
+
+        fn restore(&mut self, state: Self::State) -> Result<(), SamplerError> {
+            if state.n_samples != self.s.n_samples {
+                return Err(SamplerError::StateMismatch {
+                    saved: state.n_samples,
+                    found: self.s.n_samples,
+                });
+            }
+            self.s = state;
+            Ok(())
+        }
+    };
 }
 
 impl<R: RandomSource + Clone + Serialize + DeserializeOwned> Sampler for RandomIdentitySampler<R> {
@@ -206,19 +221,7 @@ impl<R: RandomSource + Clone + Serialize + DeserializeOwned> Sampler for RandomI
         next_from(&mut self.s, bs, true, |_| unreachable!("filled above"))
     }
 
-    fn epoch(&self) -> u64 {
-        self.s.epoch
-    }
-
-    fn state(&self) -> Self::State {
-        self.s.clone()
-    }
-
-    fn restore(&mut self, state: Self::State) -> Result<(), SamplerError> {
-        check_restore(&state, self.s.n_samples)?;
-        self.s = state;
-        Ok(())
-    }
+    stream_state_methods!();
 }
 
 /// Persistent per-class index lists of [`ClassUniformSampler`]: the reference shuffles them in place,
@@ -301,19 +304,7 @@ impl<R: RandomSource + Clone + Serialize + DeserializeOwned> Sampler for ClassUn
         next_from(&mut self.s, bs, false, |s| pass_indices(s, k))
     }
 
-    fn epoch(&self) -> u64 {
-        self.s.epoch
-    }
-
-    fn state(&self) -> Self::State {
-        self.s.clone()
-    }
-
-    fn restore(&mut self, state: Self::State) -> Result<(), SamplerError> {
-        check_restore(&state, self.s.n_samples)?;
-        self.s = state;
-        Ok(())
-    }
+    stream_state_methods!();
 }
 
 /// Uniform random permutation each epoch, cut into batches; `drop_last` drops the short tail
@@ -380,17 +371,5 @@ impl<R: RandomSource + Clone + Serialize + DeserializeOwned> Sampler for RandomS
         })
     }
 
-    fn epoch(&self) -> u64 {
-        self.s.epoch
-    }
-
-    fn state(&self) -> Self::State {
-        self.s.clone()
-    }
-
-    fn restore(&mut self, state: Self::State) -> Result<(), SamplerError> {
-        check_restore(&state, self.s.n_samples)?;
-        self.s = state;
-        Ok(())
-    }
+    stream_state_methods!();
 }

@@ -1,7 +1,17 @@
 //! Support for the parity tests of several crates: the deterministic tensor values that
 //! tools/gen_model_fixtures.py and tools/gen_train_step_fixtures.py also write into the PyTorch models,
-//! so both sides start from identical weights without shipping weight files.
+//! so both sides start from identical weights without shipping weight files; and the reader of the
+//! JSON number arrays those fixtures hold.
 use occreid_torch::tch::Tensor;
+
+/// A JSON array of numbers as f32 (fixture files; panics on anything else, as a broken fixture should).
+pub fn json_f32(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .expect("fixture value is an array")
+        .iter()
+        .map(|x| x.as_f64().expect("fixture array holds numbers") as f32)
+        .collect()
+}
 
 /// Tensor number `t` (state-dict order, `num_batches_tracked` excluded) named `name`, element k:
 /// u = ((k * 7919 + t * 104729) % 2001 - 1000) / 1000; running_var 1 + (u + 1) / 4, running_mean u / 10,

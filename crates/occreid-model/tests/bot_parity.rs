@@ -3,6 +3,7 @@ use std::path::Path;
 
 use occreid_model::layers::BnNeck;
 use occreid_model::losses::{batch_hard_triplet, center_loss, cross_entropy_label_smooth};
+use occreid_model::testing::json_f32 as floats;
 use occreid_torch::tch::nn::{self, OptimizerConfig, VarStore};
 use occreid_torch::tch::{Device, Kind, Tensor};
 use serde_json::Value;
@@ -10,14 +11,6 @@ use serde_json::Value;
 fn fixture() -> Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bot_parity.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 fn tensor(v: &Value, shape: &[i64]) -> Tensor {

@@ -7,7 +7,7 @@
 mod chart;
 mod ranks;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -114,16 +114,9 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot write temporary file {}: {source}", path.display())]
+    #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot move {} to {}: {source}", from.display(), to.display())]
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -293,12 +286,14 @@ pub fn write_report(path: &Path, report: &Report, opts: &RenderOptions) -> Resul
     write_atomic(path, |f| f.write_all(html.as_bytes()))
 }
 
-/// Writes through a uniquely named temporary file in the target directory (same file system, so the
-/// final rename is atomic), created with ordinary permissions rather than a temp-file crate's 0600.
-fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> Result<(), ReportError> {
-    let name = path.file_name().ok_or_else(|| ReportError::NoFileName {
-        path: path.to_path_buf(),
-    })?;
+/// Creates the folder, then writes with occreid-eval's atomic writer (a synced temporary file in the same
+/// folder, renamed over the target): an existing report is replaced only by a complete one.
+fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), ReportError> {
+    if path.file_name().is_none() {
+        return Err(ReportError::NoFileName {
+            path: path.to_path_buf(),
+        });
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -307,36 +302,12 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> 
         path: dir.to_path_buf(),
         source,
     })?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mut attempt = 0u32;
-    let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(
-            ".{}.{}.{nanos:x}.{attempt}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(source) => return Err(ReportError::Write { path: tmp, source }),
-        }
-    };
-    let written = fill(&mut file).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(ReportError::Write { path: tmp, source });
-    }
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        ReportError::Rename {
-            from: tmp.clone(),
-            to: path.to_path_buf(),
-            source,
-        }
+    occreid_eval::npy::write_atomic(path, fill).map_err(|e| ReportError::Write {
+        path: path.to_path_buf(),
+        source: match e {
+            occreid_eval::npy::NpyError::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        },
     })
 }
 

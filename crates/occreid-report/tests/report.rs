@@ -193,7 +193,7 @@ fn write_report_replaces_atomically() {
     fs::create_dir(&blocked).unwrap();
     fs::write(blocked.join("keep"), "x").unwrap();
     let err = write_report(&blocked, &Report::default(), &RenderOptions::default()).unwrap_err();
-    assert!(matches!(err, ReportError::Rename { .. }), "{err:?}");
+    assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
     assert!(err.to_string().contains("blocked.html"), "{err}");
     assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 2);
     assert_eq!(fs::read_to_string(blocked.join("keep")).unwrap(), "x");

@@ -130,13 +130,7 @@ fn adam_and_sgd_match_torch_optim_over_eight_steps() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bot_train_steps.json");
     let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let o = &f["optim"];
-    let floats = |v: &Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
+    let floats = occreid_model::testing::json_f32;
     for (name, kind) in [("adam", OptimizerKind::Adam), ("sgd", OptimizerKind::Sgd)] {
         let vs = VarStore::new(Device::Cpu);
         let p = vs.root().var_copy("p", &Tensor::from_slice(&floats(&o["init"])));

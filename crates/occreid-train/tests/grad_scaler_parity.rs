@@ -1,18 +1,11 @@
 //! The fp16 loss scaler against `torch.amp.GradScaler` wrapping Adam (tools/gen_grad_scaler_fixture.py):
 //! the same scale trajectory, the same skipped updates on overflowing gradients, the same parameters.
 use occreid_model::methods::{ParamGroup, UpdateRule};
+use occreid_model::testing::json_f32 as floats;
 use occreid_torch::tch::{Kind, Tensor};
 use occreid_train::config::OptimConfig;
 use occreid_train::optim::{LossScaler, Optimizer};
 use serde_json::Value;
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
 
 #[test]
 fn loss_scaler_matches_grad_scaler_over_overflowing_steps() {
