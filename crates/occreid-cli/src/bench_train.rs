@@ -6,8 +6,9 @@ use anyhow::{bail, Context, Result};
 use occreid_model::methods::{build, TrainBatch};
 use occreid_torch::tch::{self, Device, Kind, Tensor};
 use occreid_train::config::TrainConfig;
-use occreid_train::engine::{resolve_device, train_step};
+use occreid_train::engine::resolve_device;
 use occreid_train::optim::{LossScaler, Optimizer};
+use occreid_train::step::train_step;
 
 #[derive(clap::Args)]
 pub struct Args {

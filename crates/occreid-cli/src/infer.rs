@@ -6,8 +6,9 @@ use anyhow::{bail, Context, Result};
 use occreid_data::datasets::{is_image, IMAGE_EXTENSIONS};
 use occreid_data::loader::Transform;
 use occreid_data::{reader, Sample};
-use occreid_train::engine::{evaluate_split, method_from_checkpoint, resolve_device};
+use occreid_train::engine::{evaluate_split, resolve_device};
 use occreid_train::evaluate::{extract, save_features, test_transform, ExtractOptions};
+use occreid_train::restore::method_from_checkpoint;
 use occreid_train::robustness::occlusion_suite;
 
 #[derive(clap::Args)]

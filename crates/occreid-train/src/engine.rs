@@ -17,7 +17,7 @@ use occreid_data::samplers::{RandomIdentitySampler, RandomSampler, Sampler, Samp
 use occreid_data::transforms::RandomErasing;
 use occreid_data::{reader, Sample, Split, TrainTransform};
 use occreid_model::methods::{self, Method, ModelConfig, TrainBatch};
-use occreid_torch::tch::{self, Device, Kind, Tensor};
+use occreid_torch::tch::{self, Device, Tensor};
 use occreid_torch::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,8 @@ use crate::checkpoint::{self, BestScore, CheckpointMeta};
 use crate::config::{SamplerKind, TrainConfig};
 use crate::evaluate::{self, evaluate_features, extract, ExtractOptions};
 use crate::optim::{LossScaler, Optimizer};
+use crate::restore::{load_model_tensors, saved_config};
+use crate::step::train_step;
 use crate::TrainError;
 
 /// What a hook tells the engine after an epoch.
@@ -525,76 +527,6 @@ impl Engine {
     }
 }
 
-/// Loss values of one step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepResult {
-    pub terms: Vec<(&'static str, f64)>,
-    pub total: f64,
-    /// Correct classifier predictions in the batch.
-    pub correct: i64,
-    /// False when the loss scaler skipped the update (non-finite fp16 gradients).
-    pub stepped: bool,
-}
-
-/// One optimisation step: forward (fp16 autocast when a loss scaler is given), sum of the method's loss
-/// terms, backward, and the optimiser update (skipped when scaled gradients overflow).
-pub fn train_step(
-    method: &dyn Method,
-    optimizer: &mut Optimizer,
-    scaler: Option<&mut LossScaler>,
-    batch: &TrainBatch,
-    lr: f64,
-) -> Result<StepResult, TrainError> {
-    optimizer.zero_grad();
-    let out = tch::autocast(scaler.is_some(), || method.losses(batch));
-    let device = batch.images.device();
-    let mut total = Tensor::zeros([], (Kind::Float, device));
-    let mut readout = Vec::with_capacity(out.terms.len() + 2);
-    for (_, t) in &out.terms {
-        let t = t.to_kind(Kind::Float);
-        readout.push(t.detach().to_kind(Kind::Double));
-        total += t;
-    }
-    readout.push(total.detach().to_kind(Kind::Double));
-    readout.push(match &out.logits {
-        Some(logits) => logits.argmax(1, false).eq_tensor(batch.targets).sum(Kind::Double),
-        None => Tensor::zeros([], (Kind::Double, device)),
-    });
-    // One device-to-host copy for every number the step reports (each scalar read is a CUDA sync).
-    let values = Vec::<f64>::try_from(Tensor::stack(&readout, 0).to_device(Device::Cpu))
-        .expect("a 1-D double tensor converts to Vec<f64>");
-    let (total_value, correct) = (values[out.terms.len()], values[out.terms.len() + 1] as i64);
-    let terms: Vec<(&'static str, f64)> = out.terms.iter().map(|(name, _)| *name).zip(values).collect();
-    let diverged = || TrainError::Diverged {
-        epoch: batch.epoch,
-        loss: total_value,
-    };
-    let stepped = match scaler {
-        Some(scaler) if total_value.is_finite() => scaler.backward_and_step(&total, optimizer, lr),
-        // Under fp16 autocast a non-finite loss is the forward overflowing: GradScaler skips such a step
-        // and backs off; only a scale that has collapsed means the run itself diverged.
-        Some(scaler) => {
-            scaler.update(false);
-            if scaler.scale < 1.0 {
-                return Err(diverged());
-            }
-            false
-        }
-        None if total_value.is_finite() => {
-            total.backward();
-            optimizer.step(lr);
-            true
-        }
-        None => return Err(diverged()),
-    };
-    Ok(StepResult {
-        terms,
-        total: total_value,
-        correct,
-        stepped,
-    })
-}
-
 /// Features of the split's query and gallery through `method`, evaluated with the config's `[test]`.
 pub fn evaluate_split(
     method: &dyn Method,
@@ -611,75 +543,6 @@ pub fn evaluate_split(
     };
     let gf = extract(method, Arc::new(split.gallery.clone()), transform, &opts)?;
     Ok(evaluate_features(&qf, &gf, &split.query, &split.gallery, &cfg.test)?)
-}
-
-/// The resolved config a checkpoint's run was trained with (its metadata holds it as TOML).
-fn saved_config(meta: &CheckpointMeta, path: &Path) -> Result<TrainConfig, TrainError> {
-    let table = toml::from_str(&meta.config)
-        .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?;
-    Ok(crate::config::from_table(table)?)
-}
-
-/// A method rebuilt from a checkpoint, with the config it was trained with.
-pub struct Restored {
-    pub method: Box<dyn Method>,
-    pub config: TrainConfig,
-    pub meta: CheckpointMeta,
-}
-
-/// Rebuilds the method a checkpoint was written by and loads its tensors (for eval / extract).
-pub fn method_from_checkpoint(path: &Path, device: Device) -> Result<Restored, TrainError> {
-    let loaded = checkpoint::load(path)?;
-    let mut config = saved_config(&loaded.meta, path)?;
-    // The checkpoint holds every weight; the ImageNet file need not exist any more.
-    config.model.pretrained.clear();
-    let built = methods::build(
-        &config.method,
-        &config.model,
-        &config.loss,
-        loaded.meta.num_classes,
-        device,
-    )?;
-    load_model_tensors(built.method.as_ref(), &loaded.model, path)?;
-    Ok(Restored {
-        method: built.method,
-        config,
-        meta: loaded.meta,
-    })
-}
-
-/// Copies checkpoint tensors into the method by name; every tensor of the method must be present.
-pub fn load_model_tensors(
-    method: &dyn Method,
-    tensors: &std::collections::HashMap<String, Tensor>,
-    path: &Path,
-) -> Result<(), TrainError> {
-    let vars = method.var_store().variables();
-    let mut missing: Vec<&String> = vars.keys().filter(|k| !tensors.contains_key(*k)).collect();
-    missing.sort();
-    if let Some(first) = missing.first() {
-        return Err(TrainError::Resume(format!(
-            "{} lacks {} of the model's tensors (e.g. `{first}`); was it written for another method or backbone?",
-            path.display(),
-            missing.len()
-        )));
-    }
-    tch::no_grad(|| {
-        for (name, var) in &vars {
-            let src = &tensors[name];
-            if src.size() != var.size() {
-                return Err(TrainError::Resume(format!(
-                    "{}: `{name}` has shape {:?} but the model's is {:?}",
-                    path.display(),
-                    src.size(),
-                    var.size()
-                )));
-            }
-            var.shallow_clone()
-                .copy_(&src.to_device(var.device()).to_kind(var.kind()));
-        }
-        Ok(())
-    })
 }
 
 /// Drops `metrics.jsonl` lines of epochs after `epoch` (written after the checkpoint being resumed).

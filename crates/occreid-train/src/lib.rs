@@ -1,6 +1,7 @@
 //! Training engine for the methods of occreid-model: typed configs ([`config`]), optimisers with
 //! checkpointable state ([`optim`]), the warmup schedule ([`schedule`]), atomic full-state checkpoints
-//! ([`checkpoint`]), feature extraction and evaluation ([`evaluate`]) and the epoch loop ([`engine`]).
+//! ([`checkpoint`]), methods rebuilt from them ([`restore`]), feature extraction and evaluation
+//! ([`evaluate`]), one optimisation step ([`step`]) and the epoch loop ([`engine`]).
 use std::path::{Path, PathBuf};
 
 pub mod checkpoint;
@@ -8,8 +9,10 @@ pub mod config;
 pub mod engine;
 pub mod evaluate;
 pub mod optim;
+pub mod restore;
 pub mod robustness;
 pub mod schedule;
+pub mod step;
 
 pub use config::TrainConfig;
 pub use engine::{Control, Engine, EpochRecord, EvalRecord, Hook};

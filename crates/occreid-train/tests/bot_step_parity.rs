@@ -7,8 +7,8 @@ use occreid_model::methods::{build, LossConfig, ModelConfig, TrainBatch};
 use occreid_model::testing::deterministic;
 use occreid_torch::tch::{no_grad, Device, Tensor};
 use occreid_train::config::TrainConfig;
-use occreid_train::engine::train_step;
 use occreid_train::optim::Optimizer;
+use occreid_train::step::train_step;
 use serde_json::Value;
 
 fn close(got: f64, want: f64, rel: f64) -> bool {

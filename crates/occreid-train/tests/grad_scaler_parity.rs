@@ -53,7 +53,7 @@ fn a_non_finite_loss_under_the_scaler_skips_steps_until_the_scale_collapses() {
     use occreid_model::methods::{build, ModelConfig, TrainBatch};
     use occreid_torch::tch::Device;
     use occreid_train::config::TrainConfig;
-    use occreid_train::engine::train_step;
+    use occreid_train::step::train_step;
     use occreid_train::TrainError;
 
     let defaults = TrainConfig::default();
