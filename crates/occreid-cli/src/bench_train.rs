@@ -48,6 +48,12 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch_size % K != 0 || a.batch_size < 2 * K {
         bail!("--batch-size must be a multiple of {K}, at least {}", 2 * K);
     }
+    if !(32..=2048).contains(&a.height) || !(32..=2048).contains(&a.width) {
+        bail!("--height and --width must be in 32..=2048");
+    }
+    if a.threads > 256 || a.steps == 0 || a.extract_batch < 1 {
+        bail!("--threads must be at most 256, --steps and --extract-batch at least 1");
+    }
     if a.threads > 0 {
         tch::set_num_threads(a.threads as i32);
     }

@@ -19,6 +19,7 @@ pub struct EvalArgs {
     /// Test dataset (default: the one the checkpoint's config tests on)
     #[arg(long, requires = "root")]
     dataset: Option<String>,
+    /// Folder of --dataset; alone, where the checkpoint's test dataset now lives
     #[arg(long)]
     root: Option<PathBuf>,
     /// Also report k-reciprocal re-ranked metrics
@@ -45,6 +46,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     cfg.test.flip |= a.flip;
     let split = match (&a.dataset, &a.root) {
         (Some(name), Some(root)) => reader(name, &cfg.data.reader)?.read(root)?,
+        (None, Some(root)) => {
+            let d = &cfg.data;
+            let name = if d.test_dataset.is_empty() {
+                &d.dataset
+            } else {
+                &d.test_dataset
+            };
+            reader(name, &d.reader)?.read(root)?
+        }
         _ => occreid_train::engine::load_split(&cfg)
             .context("reading the checkpoint's test dataset (or pass --dataset and --root)")?,
     };
@@ -137,6 +147,10 @@ fn images_under(dir: &Path) -> Result<Vec<Sample>> {
 
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     crate::check_output(&a.out, a.overwrite)?;
+    if a.out.extension().is_some_and(|e| e == "npy") {
+        // The file list written beside the features is output too.
+        crate::check_output(&a.out.with_extension("paths.txt"), a.overwrite)?;
+    }
     let device = resolve_device(&a.device)?;
     let restored = method_from_checkpoint(&a.checkpoint, device)?;
     let cfg = restored.config;

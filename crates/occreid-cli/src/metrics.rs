@@ -76,6 +76,9 @@ pub fn run(a: Args) -> Result<()> {
             repeats: 10,
         }),
     };
+    if let Some(f) = a.fpr.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+        anyhow::bail!("--fpr {f}: a false positive rate is in (0, 1]");
+    }
     let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
     let roc = match (a.roc, a.fpr.is_empty()) {
         (false, _) => None,

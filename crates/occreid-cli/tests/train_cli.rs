@@ -109,6 +109,18 @@ fn train_eval_extract_round_trip() {
     assert_eq!(eval["mAP"], summary["mAP"]);
     assert_eq!(eval["cmc"], summary["cmc"]);
     assert_eq!(eval["epoch"], 2);
+    // --root alone: the checkpoint's dataset read from that folder (here a missing one, named in the error).
+    let moved = tmp.path().join("moved");
+    let e = failed(&occreid(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--root",
+        moved.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]));
+    assert!(e.contains("moved"), "{e}");
 
     let feats = tmp.path().join("q.npy");
     let f = feats.to_str().unwrap();
@@ -132,6 +144,17 @@ fn train_eval_extract_round_trip() {
     assert!((norm - 1.0).abs() < 1e-4, "features are L2-normalised: {norm}");
     let e = failed(&occreid(&[&args[..], &["--split", "query", "--out", f]].concat()));
     assert!(e.contains("already exists"), "{e}");
+    // The file list beside a .npy is output too: it is not replaced behind the user's back.
+    let other = tmp.path().join("q2.npy");
+    std::fs::write(tmp.path().join("q2.paths.txt"), "mine\n").unwrap();
+    let e = failed(&occreid(
+        &[&args[..], &["--split", "query", "--out", other.to_str().unwrap()]].concat(),
+    ));
+    assert!(e.contains("q2.paths.txt") && e.contains("already exists"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("q2.paths.txt")).unwrap(),
+        "mine\n"
+    );
 
     let st = tmp.path().join("all.safetensors");
     let imgs = data.join("query");

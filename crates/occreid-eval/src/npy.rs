@@ -183,12 +183,24 @@ impl NpyReader {
             path,
             dict_value(&header, "shape").ok_or_else(|| format_err(path, "header has no 'shape'"))?,
         )?;
-        let expected_bytes = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
+        let expected_bytes = shape
+            .iter()
+            .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64))
+            .ok_or_else(|| format_err(path, format!("shape {shape:?} is too large to address")))?;
         let available = file_len.saturating_sub((prefix_len + header_len) as u64);
         if available < expected_bytes {
             return Err(format_err(
                 path,
                 format!("truncated data: shape {shape:?} needs {expected_bytes} bytes, file holds {available}"),
+            ));
+        }
+        if available > expected_bytes {
+            return Err(format_err(
+                path,
+                format!(
+                    "{} bytes after the data of shape {shape:?}: not a .npy file as numpy writes it",
+                    available - expected_bytes
+                ),
             ));
         }
         Ok(Self {
@@ -487,5 +499,21 @@ mod tests {
         let nan = dir.path().join("nan.npy");
         write_f32(&nan, &[1, 2], &[0.5, f32::NAN]).unwrap();
         assert!(read_matrix(&nan).unwrap_err().to_string().contains("NaN"));
+    }
+
+    #[test]
+    fn shapes_that_overflow_and_trailing_bytes_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        // A header whose shape product wraps to 0 in 64 bits (4 * 2^60 * 4 bytes), with no data.
+        let huge = dir.path().join("huge.npy");
+        std::fs::write(&huge, header_bytes("<f4", &[4, 1 << 60])).unwrap();
+        let e = read_matrix(&huge).unwrap_err().to_string();
+        assert!(e.contains("huge.npy") && e.contains("too large"), "{e}");
+        let long = dir.path().join("long.npy");
+        let mut bytes = header_bytes("<f4", &[1, 2]);
+        bytes.extend_from_slice(&[0u8; 12]);
+        std::fs::write(&long, bytes).unwrap();
+        let e = read_matrix(&long).unwrap_err().to_string();
+        assert!(e.contains("4 bytes after the data"), "{e}");
     }
 }

@@ -49,8 +49,8 @@ pub enum RerankError {
     BadLambda(f64),
     #[error("item {0} has distance 0 to every item (all-zero distance column); re-ranking would divide by zero")]
     ZeroColumn(usize),
-    #[error("distance input contains NaN")]
-    NotANumber,
+    #[error("distance input contains NaN or infinity (from non-finite features, or features so large their distances overflow float32)")]
+    NotFinite,
     #[error("query and gallery features differ in dimension ({query} vs {gallery})")]
     FeatureDims { query: usize, gallery: usize },
     #[error("need at least one query and one gallery item")]
@@ -201,8 +201,8 @@ impl RerankTable {
         self.data.par_chunks_mut(n).enumerate().try_for_each(|(i, row)| {
             let mut max = f32::NEG_INFINITY;
             for &v in row.iter() {
-                if v.is_nan() {
-                    return Err(RerankError::NotANumber);
+                if !v.is_finite() {
+                    return Err(RerankError::NotFinite);
                 }
                 max = max.max(v);
             }
@@ -487,5 +487,13 @@ mod tests {
         // np.around(k/2.) for k = 1..8 -> 0, 1, 2, 2, 2, 3, 4, 4
         let got: Vec<usize> = (1..=8).map(half_k).collect();
         assert_eq!(got, vec![0, 1, 2, 2, 2, 3, 4, 4]);
+    }
+
+    #[test]
+    fn an_infinite_distance_is_an_error_not_a_nan_result() {
+        let m = |rows, cols, v: Vec<f32>| Matrix::new(rows, cols, v);
+        let q_g = m(1, 2, vec![1.0, f32::INFINITY]);
+        let err = RerankTable::from_distances(&q_g, &m(1, 1, vec![0.0]), &m(2, 2, vec![0.0, 1.0, 1.0, 0.0]));
+        assert!(matches!(err, Err(RerankError::NotFinite)), "{:?}", err.err());
     }
 }

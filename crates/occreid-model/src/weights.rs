@@ -10,8 +10,9 @@ use occreid_torch::tch::{nn::VarStore, TchError, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("{path}: cannot read weights: {source}")]
-    Read { path: PathBuf, source: TchError },
+    /// `message` is libtorch's first line: the C++ stack trace after it helps nobody reading a path error.
+    #[error("{path}: cannot read weights: {message}")]
+    Read { path: PathBuf, message: String },
     #[error("{path}: unsupported weight file extension; expected .pth, .pt, .bin or .safetensors")]
     Extension { path: PathBuf },
     #[error("{path}: {count} parameter(s) have the wrong shape, e.g. {name}: file {file:?} vs model {model:?} (was the checkpoint made for another depth or number of classes?)")]
@@ -71,9 +72,9 @@ impl std::fmt::Display for LoadReport {
 /// Reads every named tensor of a state-dict file (on the CPU).
 pub fn read_state_dict(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, WeightsError> {
     let path = path.as_ref();
-    let read_err = |source| WeightsError::Read {
+    let read_err = |source: TchError| WeightsError::Read {
         path: path.to_path_buf(),
-        source,
+        message: source.to_string().lines().next().unwrap_or_default().to_string(),
     };
     match path.extension().and_then(|e| e.to_str()) {
         Some("pth" | "pt" | "bin") => Tensor::loadz_multi(path).map_err(read_err),

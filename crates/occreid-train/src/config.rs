@@ -10,7 +10,6 @@ use occreid_data::datasets::ReaderOptions;
 use occreid_data::occluders::{OccluderKind, Position};
 use occreid_data::transforms::Interpolation;
 use occreid_model::methods::{LossConfig, ModelConfig};
-use occreid_model::resnet::Depth;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
@@ -154,21 +153,8 @@ impl Default for TrainConfig {
             method: "bot".into(),
             seed: 0,
             data: DataConfig::default(),
-            model: ModelConfig {
-                backbone: Depth::R50,
-                last_stride: 1,
-                stem_relu: false,
-                bnneck: true,
-                feature_after_neck: true,
-                pretrained: String::new(),
-            },
-            loss: LossConfig {
-                label_smoothing: 0.1,
-                triplet_margin: 0.3,
-                triplet_weight: 1.0,
-                center_weight: 0.0005,
-                center_lr: 0.5,
-            },
+            model: ModelConfig::default(),
+            loss: LossConfig::default(),
             optim: OptimConfig::default(),
             train: RunConfig::default(),
             test: TestConfig::default(),
@@ -312,10 +298,17 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let d = &self.data;
-        if d.height == 0 || d.width == 0 {
+        // Upper bounds catch typos that would otherwise end in an allocation abort or a hang.
+        if !(16..=2048).contains(&d.height) || !(16..=2048).contains(&d.width) {
             return bad(format!(
-                "data.height and data.width must be positive, got {}x{}",
+                "data.height and data.width must be in 16..=2048, got {}x{}",
                 d.height, d.width
+            ));
+        }
+        if d.workers > 256 || self.train.threads > 256 {
+            return bad(format!(
+                "data.workers ({}) and train.threads ({}) must be at most 256 (0 = one per core)",
+                d.workers, self.train.threads
             ));
         }
         if d.batch_size == 0 {
@@ -341,11 +334,38 @@ impl TrainConfig {
                 self.train.device
             ));
         }
-        if self.optim.base_lr <= 0.0 || self.optim.weight_decay < 0.0 {
-            return bad("optim.base_lr must be positive and optim.weight_decay non-negative".into());
+        let o = &self.optim;
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !(positive(o.base_lr) && positive(o.gamma) && o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return bad(format!(
+                "optim.base_lr ({}) and optim.gamma ({}) must be positive and finite, optim.weight_decay ({}) \
+                 non-negative",
+                o.base_lr, o.gamma, o.weight_decay
+            ));
         }
-        if self.test.batch_size == 0 || self.test.max_rank == 0 {
+        if o.milestones.windows(2).any(|w| w[0] >= w[1]) {
+            return bad(format!(
+                "optim.milestones must be strictly increasing epochs, got {:?}",
+                o.milestones
+            ));
+        }
+        let l = &self.loss;
+        if !(l.triplet_margin.is_finite() && l.triplet_margin >= 0.0 && (0.0..1.0).contains(&l.label_smoothing)) {
+            return bad(format!(
+                "loss.triplet_margin ({}) must be non-negative and loss.label_smoothing ({}) in [0, 1)",
+                l.triplet_margin, l.label_smoothing
+            ));
+        }
+        let t = &self.test;
+        if t.batch_size == 0 || t.max_rank == 0 {
             return bad("test.batch_size and test.max_rank must be positive".into());
+        }
+        // Checked here, not at the first evaluation: a bad value must not cost a training run.
+        if t.rerank_k1 == 0 || t.rerank_k2 == 0 || !(0.0..=1.0).contains(&t.rerank_lambda) {
+            return bad(format!(
+                "test.rerank_k1 ({}) and test.rerank_k2 ({}) must be at least 1, test.rerank_lambda ({}) in [0, 1]",
+                t.rerank_k1, t.rerank_k2, t.rerank_lambda
+            ));
         }
         if let Some(r) = self.test.occlusion.ratios.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
             return bad(format!("test.occlusion.ratios: {r} is outside (0, 1]"));
@@ -574,6 +594,24 @@ mod tests {
         assert!(e.contains("cyclic"), "{e}");
         let e = load(&dir.path().join("missing.toml"), &[]).unwrap_err().to_string();
         assert!(e.contains("missing.toml"), "{e}");
+        // A partial [loss] / [model] table keeps BoT's values for the keys it leaves out.
+        let c = load(&ok, &["loss.triplet_margin=0.5".into(), "model.last_stride=2".into()]).unwrap();
+        assert_eq!((c.loss.triplet_margin, c.loss.label_smoothing), (0.5, 0.1));
+        assert_eq!((c.model.last_stride, c.model.bnneck), (2, true));
+        // Values that would only fail (or silently misbehave) deep into a run are refused up front.
+        for (set, says) in [
+            ("optim.base_lr=nan", "optim.base_lr"),
+            ("optim.gamma=-1.0", "optim.gamma"),
+            ("optim.milestones=[5, 1]", "strictly increasing"),
+            ("loss.triplet_margin=-1.0", "loss.triplet_margin"),
+            ("test.rerank_k1=0", "test.rerank_k1"),
+            ("test.rerank_lambda=2.0", "test.rerank_lambda"),
+            ("data.height=100000", "16..=2048"),
+            ("data.workers=100000", "at most 256"),
+        ] {
+            let e = load(&ok, &[set.into()]).unwrap_err().to_string();
+            assert!(e.contains(says), "{set}: {e}");
+        }
     }
 
     #[test]

@@ -179,10 +179,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A fresh run in `run_dir` (created; refused when it already holds a checkpoint, to protect it).
+    /// A fresh run in `run_dir` (created; refused when it already holds a run's files, to protect them).
     pub fn new(cfg: TrainConfig, split: Split, run_dir: &Path) -> Result<Self, TrainError> {
         if run_dir.join("last.ckpt").exists() {
             return Err(TrainError::RunExists(run_dir.to_path_buf()));
+        }
+        let run_files = [
+            "config.toml",
+            "metrics.jsonl",
+            "best.ckpt",
+            "summary.json",
+            "report.html",
+        ];
+        if let Some(found) = run_files.iter().find(|f| run_dir.join(f).exists()) {
+            return Err(TrainError::RunFilesExist {
+                dir: run_dir.to_path_buf(),
+                file: found.to_string(),
+            });
         }
         let engine = Self::build(cfg, split, run_dir, Init::Fresh)?;
         std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
@@ -196,6 +209,12 @@ impl Engine {
         let path = run_dir.join("last.ckpt");
         let loaded = checkpoint::load(&path)?;
         let meta = loaded.meta;
+        if meta.sampler.is_null() {
+            return Err(TrainError::Resume(format!(
+                "{} is a weights-only checkpoint (as best.ckpt is); a run resumes from the last.ckpt it wrote",
+                path.display()
+            )));
+        }
         let cfg = saved_config(&meta, &path)?;
         let split = match split {
             Some(s) => s,

@@ -43,8 +43,13 @@ pub enum TrainError {
     Eval(#[from] evaluate::EvalRunError),
     #[error("cannot resume: {0}")]
     Resume(String),
+    /// A checkpoint that does not fit the model it is loaded into (missing tensors, shapes, types, values).
+    #[error("{0}")]
+    Incompatible(String),
     #[error("{0} already holds a run (last.ckpt); resume it with --resume or choose another --out")]
     RunExists(PathBuf),
+    #[error("{} already holds {file} of another run; choose another --out or move that folder away", dir.display())]
+    RunFilesExist { dir: PathBuf, file: String },
     #[error("training diverged at epoch {epoch}: loss = {loss}")]
     Diverged { epoch: usize, loss: f64 },
     #[error("{path}: {source}")]

@@ -13,7 +13,7 @@ use crate::TrainError;
 /// The resolved config a checkpoint's run was trained with (its metadata holds it as TOML).
 pub(crate) fn saved_config(meta: &CheckpointMeta, path: &Path) -> Result<TrainConfig, TrainError> {
     let table = toml::from_str(&meta.config)
-        .map_err(|e| TrainError::Resume(format!("{}: saved config unreadable: {e}", path.display())))?;
+        .map_err(|e| TrainError::Incompatible(format!("{}: saved config unreadable: {e}", path.display())))?;
     Ok(crate::config::from_table(table)?)
 }
 
@@ -55,7 +55,7 @@ pub fn load_model_tensors(
     let mut missing: Vec<&String> = vars.keys().filter(|k| !tensors.contains_key(*k)).collect();
     missing.sort();
     if let Some(first) = missing.first() {
-        return Err(TrainError::Resume(format!(
+        return Err(TrainError::Incompatible(format!(
             "{} lacks {} of the model's tensors (e.g. `{first}`); was it written for another method or backbone?",
             path.display(),
             missing.len()
@@ -65,15 +65,28 @@ pub fn load_model_tensors(
         for (name, var) in &vars {
             let src = &tensors[name];
             if src.size() != var.size() {
-                return Err(TrainError::Resume(format!(
+                return Err(TrainError::Incompatible(format!(
                     "{}: `{name}` has shape {:?} but the model's is {:?}",
                     path.display(),
                     src.size(),
                     var.size()
                 )));
             }
-            var.shallow_clone()
-                .copy_(&src.to_device(var.device()).to_kind(var.kind()));
+            if src.kind() != var.kind() {
+                return Err(TrainError::Incompatible(format!(
+                    "{}: `{name}` is {:?} but the model's is {:?}",
+                    path.display(),
+                    src.kind(),
+                    var.kind()
+                )));
+            }
+            if src.is_floating_point() && !bool::try_from(src.isfinite().all()).unwrap_or(false) {
+                return Err(TrainError::Incompatible(format!(
+                    "{}: `{name}` holds NaN or infinite values",
+                    path.display()
+                )));
+            }
+            var.shallow_clone().copy_(&src.to_device(var.device()));
         }
         Ok(())
     })

@@ -138,9 +138,16 @@ fn interrupted_and_resumed_run_equals_uninterrupted_run() {
     assert!(summary["mAP"].as_f64().unwrap() > 0.0 && summary["cmc"].as_array().unwrap().len() > 1);
     assert_eq!(summary["epochs"], 3);
 
-    // A finished run folder is never overwritten by a new run.
+    // A finished run folder is never overwritten by a new run, with or without its last.ckpt.
     let e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &straight);
     assert!(e.err().unwrap().to_string().contains("already holds a run"));
+    std::fs::remove_file(straight.join("last.ckpt")).unwrap();
+    let e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &straight);
+    assert!(e.err().unwrap().to_string().contains("config.toml of another run"));
+    // best.ckpt holds weights only: resuming from it says so instead of failing on the sampler state.
+    std::fs::copy(straight.join("best.ckpt"), straight.join("last.ckpt")).unwrap();
+    let e = Engine::resume(&straight, None).err().unwrap().to_string();
+    assert!(e.contains("weights-only"), "{e}");
 }
 
 #[test]

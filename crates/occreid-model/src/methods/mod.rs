@@ -13,9 +13,9 @@ pub mod bot;
 /// Registry names of the methods [`build`] knows.
 pub const METHOD_NAMES: &[&str] = &["bot"];
 
-/// The network part of a recipe (`[model]` in a config).
+/// The network part of a recipe (`[model]` in a config); keys left out take BoT's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     pub backbone: Depth,
     /// Stride of layer4's first block (BoT: 1, torchvision: 2).
@@ -30,9 +30,9 @@ pub struct ModelConfig {
     pub pretrained: String,
 }
 
-/// Loss weights and their hyper-parameters (`[loss]` in a config).
+/// Loss weights and their hyper-parameters (`[loss]` in a config); keys left out take BoT's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LossConfig {
     /// Label-smoothing epsilon of the identity loss (0 = plain cross entropy).
     pub label_smoothing: f64,
@@ -42,6 +42,33 @@ pub struct LossConfig {
     /// Center-loss weight (0 = no center loss) and the learning rate of the centres' own SGD.
     pub center_weight: f64,
     pub center_lr: f64,
+}
+
+impl Default for ModelConfig {
+    /// BoT (spec §1.1): ResNet-50, last stride 1, no stem ReLU, BNNeck, feature after the neck.
+    fn default() -> Self {
+        Self {
+            backbone: Depth::R50,
+            last_stride: 1,
+            stem_relu: false,
+            bnneck: true,
+            feature_after_neck: true,
+            pretrained: String::new(),
+        }
+    }
+}
+
+impl Default for LossConfig {
+    /// BoT's `softmax_triplet_with_center.yml` (spec §1.1).
+    fn default() -> Self {
+        Self {
+            label_smoothing: 0.1,
+            triplet_margin: 0.3,
+            triplet_weight: 1.0,
+            center_weight: 0.0005,
+            center_lr: 0.5,
+        }
+    }
 }
 
 /// One training batch on the model's device.
