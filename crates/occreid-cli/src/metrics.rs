@@ -54,6 +54,10 @@ enum ProtocolArg {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // Before reading inputs that may be large.
+    if let Some(f) = a.fpr.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+        anyhow::bail!("--fpr {f}: a false positive rate is in (0, 1]");
+    }
     let distmat = read_matrix(&a.distmat)?;
     let (q, g) = (distmat.rows(), distmat.cols());
     let q_pids = read_labels_for(&a.query_pids, q, "one per distmat row")?;
@@ -76,9 +80,6 @@ pub fn run(a: Args) -> Result<()> {
             repeats: 10,
         }),
     };
-    if let Some(f) = a.fpr.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
-        anyhow::bail!("--fpr {f}: a false positive rate is in (0, 1]");
-    }
     let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
     let roc = match (a.roc, a.fpr.is_empty()) {
         (false, _) => None,

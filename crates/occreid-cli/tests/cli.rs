@@ -202,6 +202,35 @@ fn metrics_roc_and_per_query_json() {
     let point = &got["tpr_at_fpr"][0];
     assert!((point["tpr"].as_f64().unwrap() - reference["points"][2]["tpr"].as_f64().unwrap()).abs() < 1e-12);
     assert_eq!(got["tpr_at_fpr"].as_array().unwrap().len(), 1);
+
+    let mut bad = metrics_args(&dir);
+    bad.extend(["--roc", "--fpr", "2"].map(String::from));
+    let out = run_strs(&bad);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("--fpr 2"), "{e}");
+}
+
+#[test]
+fn an_error_cause_is_printed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.npy");
+    let m = missing.to_str().unwrap();
+    let out = occreid(&[
+        "metrics",
+        "--distmat",
+        m,
+        "--query-pids",
+        m,
+        "--gallery-pids",
+        m,
+        "--query-camids",
+        m,
+        "--gallery-camids",
+        m,
+    ]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("missing.npy"), "{e}");
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
 }
 
 #[test]

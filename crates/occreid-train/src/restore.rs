@@ -64,25 +64,23 @@ pub fn load_model_tensors(
     tch::no_grad(|| {
         for (name, var) in &vars {
             let src = &tensors[name];
-            if src.size() != var.size() {
-                return Err(TrainError::Incompatible(format!(
-                    "{}: `{name}` has shape {:?} but the model's is {:?}",
-                    path.display(),
+            // Checkpoint tensors are on the CPU: these checks cost no device sync.
+            let problem = if src.size() != var.size() {
+                Some(format!(
+                    "has shape {:?} but the model's is {:?}",
                     src.size(),
                     var.size()
-                )));
-            }
-            if src.kind() != var.kind() {
+                ))
+            } else if src.kind() != var.kind() {
+                Some(format!("is {:?} but the model's is {:?}", src.kind(), var.kind()))
+            } else if src.is_floating_point() && !bool::try_from(src.isfinite().all()).unwrap_or(false) {
+                Some("holds NaN or infinite values".to_string())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
                 return Err(TrainError::Incompatible(format!(
-                    "{}: `{name}` is {:?} but the model's is {:?}",
-                    path.display(),
-                    src.kind(),
-                    var.kind()
-                )));
-            }
-            if src.is_floating_point() && !bool::try_from(src.isfinite().all()).unwrap_or(false) {
-                return Err(TrainError::Incompatible(format!(
-                    "{}: `{name}` holds NaN or infinite values",
+                    "{}: `{name}` {problem}",
                     path.display()
                 )));
             }

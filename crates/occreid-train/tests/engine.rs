@@ -148,6 +148,25 @@ fn interrupted_and_resumed_run_equals_uninterrupted_run() {
     std::fs::copy(straight.join("best.ckpt"), straight.join("last.ckpt")).unwrap();
     let e = Engine::resume(&straight, None).err().unwrap().to_string();
     assert!(e.contains("weights-only"), "{e}");
+
+    // A tensor of another type, or holding NaN, is refused by name instead of being cast or loaded.
+    let best = checkpoint::load(&straight.join("best.ckpt")).unwrap();
+    let name = "base.bn1.weight";
+    for (tensor, says) in [
+        (best.model[name].to_kind(occreid_torch::tch::Kind::Double), "Double"),
+        (best.model[name].full_like(f64::NAN), "NaN"),
+    ] {
+        let mut model: Vec<(String, occreid_torch::tch::Tensor)> =
+            best.model.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
+        model.iter_mut().find(|(k, _)| k == name).unwrap().1 = tensor;
+        let bad = tmp.path().join("bad.ckpt");
+        checkpoint::save(&bad, &model, &[], &best.meta).unwrap();
+        let e = occreid_train::restore::method_from_checkpoint(&bad, occreid_torch::tch::Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(name) && e.contains(says), "{e}");
+    }
 }
 
 #[test]
