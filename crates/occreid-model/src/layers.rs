@@ -51,3 +51,78 @@ pub fn classifier(p: &nn::Path, dim: i64, classes: i64, std: f64) -> nn::Linear 
         },
     )
 }
+
+/// PyTorch's default `Conv2d` / `Linear` initialisation: weight and bias ~ U(±1/√fan_in).
+pub fn torch_default_conv(p: &nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
+    let bound = 1.0 / (c_in as f64).sqrt();
+    let uniform = Init::Uniform {
+        lo: -bound,
+        up: bound,
+    };
+    nn::conv2d(
+        p,
+        c_in,
+        c_out,
+        1,
+        nn::ConvConfig {
+            ws_init: uniform,
+            bs_init: uniform,
+            ..Default::default()
+        },
+    )
+}
+
+/// The non-local block of DAAO's SDCN ("SAT"; `_NonLocalBlockND(C, dimension=2)`, spec §2.3): θ, φ, g are
+/// 1×1 convolutions to C/2 channels, φ and g max-pooled 2×2; attention = softmax(θᵀφ) over the key
+/// positions, *unscaled* (no 1/√d; spec §3.11 item 5); `W_y` = BN(conv(attention · g)) with the BN's
+/// weight and bias initialised to 0, so the block starts as the identity. Tensor names are the authors'
+/// (`g.0`, `theta`, `phi.0`, `W.0`, `W.1`) so their state dicts load by name.
+#[derive(Debug)]
+pub struct NonLocal {
+    theta: nn::Conv2D,
+    phi: nn::Conv2D,
+    g: nn::Conv2D,
+    w_conv: nn::Conv2D,
+    w_bn: nn::BatchNorm,
+    inter: i64,
+}
+
+impl NonLocal {
+    pub fn new(p: &nn::Path, channels: i64) -> Self {
+        let inter = (channels / 2).max(1);
+        let w_bn = nn::batch_norm2d(
+            p / "W" / "1",
+            channels,
+            nn::BatchNormConfig {
+                ws_init: Init::Const(0.0),
+                bs_init: Init::Const(0.0),
+                ..Default::default()
+            },
+        );
+        Self {
+            theta: torch_default_conv(&(p / "theta"), channels, inter),
+            phi: torch_default_conv(&(p / "phi" / "0"), channels, inter),
+            g: torch_default_conv(&(p / "g" / "0"), channels, inter),
+            w_conv: torch_default_conv(&(p / "W" / "0"), inter, channels),
+            w_bn,
+            inter,
+        }
+    }
+
+    /// `(z, W_y)` with `z = x + W_y`. In training the W-BN uses batch statistics and moves its running ones.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let (b, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+        let pool = |t: Tensor| t.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        let g = pool(x.apply(&self.g)).view([b, self.inter, -1]).permute([0, 2, 1]);
+        let theta = x.apply(&self.theta).view([b, self.inter, -1]).permute([0, 2, 1]);
+        let phi = pool(x.apply(&self.phi)).view([b, self.inter, -1]);
+        let attention = theta.matmul(&phi).softmax(-1, theta.kind());
+        let y = attention
+            .matmul(&g)
+            .permute([0, 2, 1])
+            .contiguous()
+            .view([b, self.inter, h, w]);
+        let w_y = y.apply(&self.w_conv).apply_t(&self.w_bn, train);
+        (&w_y + x, w_y)
+    }
+}

@@ -221,18 +221,27 @@ impl ResNet {
     }
 }
 
-impl ModuleT for ResNet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+impl ResNet {
+    /// The outputs of layer1..layer4 (SDCN's consistency losses compare the layer3 and layer4 maps).
+    pub fn stages(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
         let mut y = x.apply(&self.conv1).apply_t(&self.bn1, train);
         if self.config.stem_relu {
             y = y.relu();
         }
         y = y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut out = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             for block in layer {
                 y = block.forward_t(&y, train);
             }
+            out.push(y.shallow_clone());
         }
-        y
+        out
+    }
+}
+
+impl ModuleT for ResNet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.stages(x, train).pop().expect("a ResNet has four layers")
     }
 }

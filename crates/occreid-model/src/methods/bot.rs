@@ -23,16 +23,8 @@ pub struct Bot {
     loss: LossConfig,
 }
 
-/// Prefix of the centres in the var store; they form their own parameter group.
-const CENTERS: &str = "center_loss";
-
-impl Bot {
-    pub fn build(
-        model: &ModelConfig,
-        loss: &LossConfig,
-        num_classes: i64,
-        device: Device,
-    ) -> Result<Built, MethodError> {
+/// The checks every ResNet + CE/triplet method shares.
+pub(crate) fn check_model_and_loss(model: &ModelConfig, loss: &LossConfig, num_classes: i64) -> Result<(), MethodError> {
         if !(model.last_stride == 1 || model.last_stride == 2) {
             return Err(MethodError::Bad {
                 what: "model.last_stride",
@@ -61,6 +53,20 @@ impl Bot {
                 expected: "non-negative",
             });
         }
+    Ok(())
+}
+
+/// Prefix of the centres in the var store; they form their own parameter group.
+const CENTERS: &str = "center_loss";
+
+impl Bot {
+    pub fn build(
+        model: &ModelConfig,
+        loss: &LossConfig,
+        num_classes: i64,
+        device: Device,
+    ) -> Result<Built, MethodError> {
+        check_model_and_loss(model, loss, num_classes)?;
         let mut vs = VarStore::new(device);
         let root = vs.root();
         let backbone = ResNet::new(

@@ -1,6 +1,7 @@
 //! Training methods behind one trait. A method owns its network, its loss terms and its test-time
 //! embedding; the engine (occreid-train) knows only [`Method`]. Adding a method means one file here, one
-//! line in [`build`] and one config preset.
+//! line in [`build`] and one config preset. A method trained in several stages (SDCN + VGN) is a
+//! [`plan`] of single-stage methods, each declaring what it needs from the one before ([`Import`]).
 use occreid_torch::tch::nn::VarStore;
 use occreid_torch::tch::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -9,9 +10,93 @@ use crate::resnet::Depth;
 use crate::weights::{LoadReport, WeightsError};
 
 pub mod bot;
+pub mod sdcn;
+
+use sdcn::SdcnConfig;
 
 /// Registry names of the methods [`build`] knows.
-pub const METHOD_NAMES: &[&str] = &["bot"];
+pub const METHOD_NAMES: &[&str] = &["bot", "vgn", "sdcn"];
+
+/// Names a config's `method` may take: the methods, and the multi-stage plans of [`plan`].
+pub const RECIPE_NAMES: &[&str] = &["bot", "sdcn_vgn", "vgn", "sdcn"];
+
+/// Everything a method is built from: the network, the losses, and each method's own section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recipe {
+    pub model: ModelConfig,
+    pub loss: LossConfig,
+    pub sdcn: SdcnConfig,
+}
+
+/// One stage of a training plan: the method it trains, the run sub-folder (empty for a single-stage
+/// run), its epoch count when it differs from `train.epochs`, and how its final checkpoint feeds the
+/// next stage's recipe.
+pub struct Stage {
+    pub method: &'static str,
+    pub folder: &'static str,
+    pub epochs: Option<usize>,
+    pub hand_over: Option<fn(&mut Recipe, &str)>,
+}
+
+/// The stages `name` trains. `sdcn_vgn` is stage 1 (`vgn`) then stage 2 (`sdcn`), or stage 2 alone when
+/// `sdcn.vgn` names a trained VGN.
+pub fn plan(name: &str, recipe: &Recipe) -> Result<Vec<Stage>, MethodError> {
+    let single = |method| Stage {
+        method,
+        folder: "",
+        epochs: None,
+        hand_over: None,
+    };
+    match name {
+        "sdcn_vgn" => {
+            let stage2 = Stage {
+                method: "sdcn",
+                folder: "stage2_sdcn",
+                epochs: None,
+                hand_over: None,
+            };
+            if !recipe.sdcn.vgn.is_empty() {
+                return Ok(vec![stage2]);
+            }
+            let stage1 = Stage {
+                method: "vgn",
+                folder: "stage1_vgn",
+                epochs: (recipe.sdcn.vgn_epochs > 0).then_some(recipe.sdcn.vgn_epochs),
+                hand_over: Some(|r, ckpt| r.sdcn.vgn = ckpt.to_string()),
+            };
+            Ok(vec![stage1, stage2])
+        }
+        "bot" => Ok(vec![single("bot")]),
+        "vgn" => Ok(vec![single("vgn")]),
+        "sdcn" => Ok(vec![single("sdcn")]),
+        other => Err(MethodError::Unknown(other.to_string())),
+    }
+}
+
+/// What a training batch holds besides the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainView {
+    /// The augmented images only.
+    Single,
+    /// Each image and an occluded copy (a patch of another training image pasted in, spec §2.1), with
+    /// one shared flip and colour jitter for the pair or independent ones.
+    OccludedPair { shared_augment: bool },
+}
+
+/// Tensors a method takes from another run's checkpoint before training (the frozen VGN of SDCN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    /// For messages ("VGN").
+    pub what: &'static str,
+    /// Every tensor of the method under this prefix comes from the checkpoint, under the same name.
+    pub prefix: &'static str,
+    /// The method that must have written the checkpoint.
+    pub method: &'static str,
+    /// The checkpoint (empty = not given).
+    pub path: String,
+    /// The config key that sets `path`, for messages.
+    pub config_key: &'static str,
+}
 
 /// The network part of a recipe (`[model]` in a config); keys left out take BoT's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +162,8 @@ pub struct TrainBatch<'a> {
     pub images: &'a Tensor,
     /// Train identity labels `0..num_classes`, int64 `[B]`.
     pub targets: &'a Tensor,
+    /// The occluded copies of `images`, for methods with [`TrainView::OccludedPair`].
+    pub occluded: Option<&'a Tensor>,
     /// 1-based epoch being trained.
     pub epoch: usize,
 }
@@ -96,6 +183,10 @@ pub enum UpdateRule {
     /// Plain SGD with a fixed learning rate, gradients multiplied by `grad_scale` first (BoT's centres:
     /// lr 0.5, grads × 1/center_weight so the update ignores the loss weight).
     FixedSgd { lr: f64, grad_scale: f64 },
+    /// The run's optimiser (its own moments, weight decay) with base learning rate `base_lr`: on the run's
+    /// schedule when `scheduled`, else fixed at the schedule's starting value `base_lr × warmup_factor`
+    /// (DAAO's non-local block, whose scheduler the authors never step).
+    OwnLr { base_lr: f64, scheduled: bool },
 }
 
 pub struct ParamGroup {
@@ -110,6 +201,14 @@ pub trait Method {
     /// Every tensor of the method (parameters and buffers), saved and restored by name.
     fn var_store(&self) -> &VarStore;
     fn param_groups(&self) -> Vec<ParamGroup>;
+    /// What each training batch must hold.
+    fn train_view(&self) -> TrainView {
+        TrainView::Single
+    }
+    /// Tensors to copy from other checkpoints before a fresh run starts.
+    fn imports(&self) -> Vec<Import> {
+        Vec::new()
+    }
     /// Forward pass in training mode with the loss terms of `batch`.
     fn losses(&self, batch: &TrainBatch) -> StepOutput;
     /// Test-time feature of normalised images `[B, 3, H, W]` (eval mode; the caller disables grads).
@@ -126,6 +225,8 @@ pub enum MethodError {
         value: String,
         expected: &'static str,
     },
+    #[error("'{0}' trains in stages; build one of its stages (see methods::plan)")]
+    Plan(String),
     #[error(transparent)]
     Weights(#[from] WeightsError),
 }
@@ -137,15 +238,12 @@ pub struct Built {
 }
 
 /// Builds method `name` for `num_classes` training identities on `device`.
-pub fn build(
-    name: &str,
-    model: &ModelConfig,
-    loss: &LossConfig,
-    num_classes: i64,
-    device: Device,
-) -> Result<Built, MethodError> {
+pub fn build(name: &str, recipe: &Recipe, num_classes: i64, device: Device) -> Result<Built, MethodError> {
     match name {
-        "bot" => bot::Bot::build(model, loss, num_classes, device),
+        "bot" => bot::Bot::build(&recipe.model, &recipe.loss, num_classes, device),
+        "vgn" => sdcn::Vgn::build(recipe, num_classes, device),
+        "sdcn" => sdcn::Sdcn::build(recipe, num_classes, device),
+        "sdcn_vgn" => Err(MethodError::Plan(name.to_string())),
         other => Err(MethodError::Unknown(other.to_string())),
     }
 }
