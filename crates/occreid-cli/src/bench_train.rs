@@ -1,9 +1,10 @@
-//! `occreid bench train`: BoT training-step and feature-extraction throughput of our stack on random
-//! inputs (no data loading), and the same through `tools/bench_train_peer.py` (PyTorch) in the same run.
+//! `occreid bench train`: training-step and feature-extraction throughput of our stack on random inputs
+//! (no data loading) for a method (BoT, or a stage of SDCN + VGN on random paired batches), and for BoT
+//! the same through `tools/bench_train_peer.py` (PyTorch) in the same run.
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use occreid_model::methods::{build, TrainBatch};
+use occreid_model::methods::{build, TrainBatch, TrainView};
 use occreid_torch::tch::{self, Device, Kind, Tensor};
 use occreid_train::config::TrainConfig;
 use occreid_train::engine::resolve_device;
@@ -12,6 +13,9 @@ use occreid_train::step::train_step;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// bot, vgn (SDCN+VGN stage 1) or sdcn (stage 2; its frozen VGN keeps random weights here)
+    #[arg(long, default_value = "bot")]
+    method: String,
     #[arg(long, default_value = "resnet50")]
     backbone: String,
     #[arg(long, default_value_t = 256)]
@@ -59,17 +63,26 @@ pub fn run(a: Args) -> Result<()> {
     }
     let device = resolve_device(&a.device)?;
     let defaults = TrainConfig::default();
-    let mut model = defaults.model.clone();
-    model.backbone = a.backbone.parse().map_err(anyhow::Error::msg)?;
+    if a.peer && a.method != "bot" {
+        bail!(
+            "--peer measures BoT's step only; run --method {} without --peer",
+            a.method
+        );
+    }
+    let mut recipe = defaults.recipe();
+    recipe.model.backbone = a.backbone.parse().map_err(anyhow::Error::msg)?;
     tch::manual_seed(0);
-    let method = build("bot", &model, &defaults.loss, CLASSES, device)?.method;
+    let method = build(&a.method, &recipe, CLASSES, device)?.method;
     let mut opt = Optimizer::new(method.param_groups(), &defaults.optim);
     let mut scaler = (a.amp && device.is_cuda()).then(LossScaler::default);
     let x = Tensor::randn([a.batch_size, 3, a.height, a.width], (Kind::Float, device));
     let y = Tensor::arange(a.batch_size / K, (Kind::Int64, device)).repeat_interleave_self_int(K, None, None);
+    let occluded = (method.train_view() != TrainView::Single)
+        .then(|| Tensor::randn([a.batch_size, 3, a.height, a.width], (Kind::Float, device)));
     let batch = TrainBatch {
         images: &x,
         targets: &y,
+        occluded: occluded.as_ref(),
         epoch: 1,
     };
     let sync = || {
@@ -97,8 +110,10 @@ pub fn run(a: Args) -> Result<()> {
     sync();
     let extract_ips = (a.steps as i64 * a.extract_batch) as f64 / t.elapsed().as_secs_f64();
     println!(
-        "ours:    train {train_ips:8.1} img/s (bs {}, {}x{}, {}, {} threads, {:?}{})   extract {extract_ips:8.1} img/s (bs {})",
+        "ours:    {} train {train_ips:8.1} img/s (bs {}{}, {}x{}, {}, {} threads, {:?}{})   extract {extract_ips:8.1} img/s (bs {})",
+        a.method,
         a.batch_size,
+        if occluded.is_some() { " pairs" } else { "" },
         a.height,
         a.width,
         a.backbone,

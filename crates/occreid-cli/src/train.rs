@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use occreid_model::methods;
+use occreid_train::checkpoint;
 use occreid_train::engine::load_split;
 use occreid_train::robustness::{occlusion_suite, OcclusionResult};
 use occreid_train::{config, Engine};
@@ -30,21 +32,88 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut engine = if a.resume {
+    if a.resume {
         if a.config.is_some() || !a.set.is_empty() {
             bail!("--resume continues with the run's saved config; drop --config/--set (or start a new --out)");
         }
-        Engine::resume(&a.out, None)?
-    } else {
-        let mut overrides = a.set.clone();
-        if let Some(d) = &a.device {
-            overrides.push(format!("train.device={d}"));
+        // A multi-stage run keeps its plan's config at the top and one run folder per stage.
+        let plan_config = a.out.join("config.toml");
+        if !a.out.join("last.ckpt").exists() && plan_config.exists() {
+            let cfg = config::load(&plan_config, &[])?;
+            if staged(&cfg)? {
+                return run_stages(cfg, &a.out, true);
+            }
         }
-        let cfg = config::load(a.config.as_deref().expect("clap requires it"), &overrides)?;
+        let mut engine = Engine::resume(&a.out, None)?;
+        return finish(&mut engine, &a.out, "occreid train", Vec::new());
+    }
+    let mut overrides = a.set.clone();
+    if let Some(d) = &a.device {
+        overrides.push(format!("train.device={d}"));
+    }
+    let cfg = config::load(a.config.as_deref().expect("clap requires it"), &overrides)?;
+    if !staged(&cfg)? {
         let split = load_split(&cfg)?;
-        Engine::new(cfg, split, &a.out)?
-    };
-    finish(&mut engine, &a.out, "occreid train", Vec::new())
+        let mut engine = Engine::new(cfg, split, &a.out)?;
+        return finish(&mut engine, &a.out, "occreid train", Vec::new());
+    }
+    if a.out.join("config.toml").exists() || a.out.join("last.ckpt").exists() {
+        bail!(
+            "{} already holds a run; resume it with --resume or choose another --out",
+            a.out.display()
+        );
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    checkpoint::write_atomic(&a.out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    run_stages(cfg, &a.out, false)
+}
+
+/// Whether the config's method trains in stage folders.
+fn staged(cfg: &config::TrainConfig) -> Result<bool> {
+    Ok(methods::plan(&cfg.method, &cfg.recipe())?
+        .iter()
+        .any(|s| !s.folder.is_empty()))
+}
+
+/// Runs (or, resuming, continues) each stage of a multi-stage method in its sub-folder of `out`: a
+/// finished stage (its summary.json written) hands its last checkpoint to the next one; an interrupted
+/// one resumes from its last.ckpt.
+fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<()> {
+    let mut recipe = cfg.recipe();
+    let stages = methods::plan(&cfg.method, &recipe)?;
+    let split = load_split(&cfg)?;
+    let count = stages.len();
+    for (k, stage) in stages.into_iter().enumerate() {
+        let dir = out.join(stage.folder);
+        let title = format!(
+            "occreid train: {} stage {} of {count} ({})",
+            cfg.method,
+            k + 1,
+            stage.method
+        );
+        if dir.join("summary.json").exists() {
+            println!(
+                "stage {} ({}) already finished in {}",
+                k + 1,
+                stage.method,
+                dir.display()
+            );
+        } else if resuming && dir.join("last.ckpt").exists() {
+            let mut engine = Engine::resume(&dir, Some(split.clone()))?;
+            finish(&mut engine, &dir, &title, Vec::new())?;
+        } else {
+            let mut stage_cfg = cfg.clone();
+            stage_cfg.method = stage.method.to_string();
+            stage_cfg.train.epochs = stage.epochs.unwrap_or(cfg.train.epochs);
+            stage_cfg.set_recipe(recipe.clone());
+            let mut engine = Engine::new(stage_cfg, split.clone(), &dir)?;
+            finish(&mut engine, &dir, &title, Vec::new())?;
+        }
+        if let Some(hand_over) = stage.hand_over {
+            hand_over(&mut recipe, &dir.join("last.ckpt").display().to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Trains to the end, runs the occlusion suite when configured, writes summary.json and report.html.

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::datasets::Sample;
+use crate::occluders::daao::{pick_donor, DaaoOccluder};
 use crate::transforms::{decode, TestTransform, TrainTransform, TransformError};
 pub use occluded::OccludedTest;
 use occluded::Occlusion;
@@ -38,6 +39,8 @@ pub struct Batch {
     /// [`Transform::OccludedTest`] only: `[batch, height, width]` masks at output resolution, 1 = occluded
     /// (nearest-neighbour from the source-resolution rectangle).
     pub occlusion_masks: Option<Vec<u8>>,
+    /// [`Transform::TrainPair`] only: the occluded copies of `images`, same layout.
+    pub occluded: Option<Vec<f32>>,
 }
 
 /// How one decoded image becomes a tensor.
@@ -47,27 +50,49 @@ pub enum Transform {
     Test(TestTransform),
     /// An occluded copy of the samples (robustness evaluation), then the test transform.
     OccludedTest(OccludedTest),
+    /// Training pairs: each image and its copy with a patch of another training image pasted in (DAAO,
+    /// spec §2.1), both through the pair's training transform.
+    TrainPair(DaaoOccluder),
 }
 
 impl Transform {
     fn size(&self) -> (usize, usize) {
         let t = match self {
             Transform::Train(t) => return (t.height as usize, t.width as usize),
+            Transform::TrainPair(o) => return (o.transform.height as usize, o.transform.width as usize),
             Transform::Test(t) => t,
             Transform::OccludedTest(o) => &o.test,
         };
         (t.height as usize, t.width as usize)
     }
 
+    /// Images per sample in the batch buffer (a pair writes the full image, then the occluded one).
+    fn views(&self) -> usize {
+        if matches!(self, Transform::TrainPair(_)) {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Writes sample `index` (at `pos` in batch `number`) into `dst`.
     fn load(
         &self,
-        sample: &Sample,
+        samples: &[Sample],
         index: usize,
         (seed, number, pos): (u64, u64, usize),
         dst: &mut [f32],
     ) -> Result<Option<Occlusion>, TransformError> {
+        let sample = &samples[index];
         match self {
+            Transform::TrainPair(o) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(sample_seed(seed, number, pos));
+                let donor = &samples[pick_donor(index, samples.len(), &mut rng)];
+                let pair = o.make_pair(&decode(&sample.path)?, &decode(&donor.path)?, &mut rng);
+                let (full, occluded) = dst.split_at_mut(pair.full.len());
+                full.copy_from_slice(&pair.full);
+                occluded.copy_from_slice(&pair.occluded);
+            }
             Transform::Train(t) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(sample_seed(seed, number, pos));
                 t.apply_into(&decode(&sample.path)?, &mut rng, dst);
@@ -142,14 +167,14 @@ impl Loader {
             let (h, w) = transform.size();
             for (k, indices) in batches.enumerate() {
                 let number = opts.first_batch + k as u64;
-                let per_sample = 3 * h * w;
+                let per_sample = 3 * h * w * transform.views();
                 let mut images = vec![0f32; indices.len() * per_sample];
                 let result: Result<Vec<Option<Occlusion>>, TransformError> = pool.install(|| {
                     images
                         .par_chunks_mut(per_sample)
                         .zip(indices.par_iter())
                         .enumerate()
-                        .map(|(pos, (dst, &i))| transform.load(&samples[i], i, (opts.seed, number, pos), dst))
+                        .map(|(pos, (dst, &i))| transform.load(&samples, i, (opts.seed, number, pos), dst))
                         .collect()
                 });
                 let item = result.map(|occlusions| {
@@ -162,9 +187,22 @@ impl Loader {
                         }
                         m
                     });
+                    let (images, occluded) = match transform.views() {
+                        1 => (images, None),
+                        _ => {
+                            let (mut full, mut occ) = (Vec::with_capacity(images.len() / 2), Vec::new());
+                            for pair in images.chunks_exact(per_sample) {
+                                let (f, o) = pair.split_at(per_sample / 2);
+                                full.extend_from_slice(f);
+                                occ.extend_from_slice(o);
+                            }
+                            (full, Some(occ))
+                        }
+                    };
                     Batch {
                         shape: [indices.len(), 3, h, w],
                         images,
+                        occluded,
                         pids: indices.iter().map(|&i| samples[i].pid).collect(),
                         camids: indices.iter().map(|&i| samples[i].camid).collect(),
                         paths: indices.iter().map(|&i| samples[i].path.clone()).collect(),

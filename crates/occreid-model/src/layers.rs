@@ -55,10 +55,7 @@ pub fn classifier(p: &nn::Path, dim: i64, classes: i64, std: f64) -> nn::Linear 
 /// PyTorch's default `Conv2d` / `Linear` initialisation: weight and bias ~ U(±1/√fan_in).
 pub fn torch_default_conv(p: &nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
     let bound = 1.0 / (c_in as f64).sqrt();
-    let uniform = Init::Uniform {
-        lo: -bound,
-        up: bound,
-    };
+    let uniform = Init::Uniform { lo: -bound, up: bound };
     nn::conv2d(
         p,
         c_in,

@@ -13,11 +13,8 @@ pub fn cross_entropy_label_smooth(logits: &Tensor, targets: &Tensor, eps: f64) -
     let kind = accumulation_kind(logits);
     let classes = logits.size()[1];
     let log_probs = logits.log_softmax(1, kind);
-    let onehot = Tensor::zeros(log_probs.size(), (Kind::Float, logits.device())).scatter_value(
-        1,
-        &targets.unsqueeze(1),
-        1.0,
-    );
+    let onehot =
+        Tensor::zeros(log_probs.size(), (Kind::Float, logits.device())).scatter_value(1, &targets.unsqueeze(1), 1.0);
     let smoothed = (onehot * (1.0 - eps) + eps / classes as f64).to_kind(kind);
     (-smoothed * log_probs).mean_dim(0, false, kind).sum(kind)
 }
@@ -39,7 +36,10 @@ pub(crate) fn accumulation_kind(t: &Tensor) -> Kind {
 pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
     let (m, n) = (a.size()[0], b.size()[0]);
     let kind = accumulation_kind(a);
-    let aa = a.pow_tensor_scalar(2).sum_dim_intlist(1, true, kind).expand([m, n], false);
+    let aa = a
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, kind)
+        .expand([m, n], false);
     let bb = b
         .pow_tensor_scalar(2)
         .sum_dim_intlist(1, true, kind)

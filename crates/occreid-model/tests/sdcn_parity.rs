@@ -12,7 +12,9 @@ use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daao").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/daao")
+        .join(name)
 }
 
 fn json(name: &str) -> Value {
@@ -51,7 +53,10 @@ fn load_module(vs: &VarStore, case: &str, role: &str, prefix: &str, rename: fn(&
         }
     });
     let ours = vars.keys().filter(|k| k.starts_with(prefix)).count();
-    assert_eq!(covered, ours, "{role}: every variable under {prefix} gets a fixture value");
+    assert_eq!(
+        covered, ours,
+        "{role}: every variable under {prefix} gets a fixture value"
+    );
 }
 
 fn same(name: &str) -> Option<String> {
@@ -156,8 +161,18 @@ fn sdcn_and_vgn_forward_match_the_authors() {
     let m = stage2(Reading::Intended, false);
     let (sdcn, nl, vgn) = m.parts();
     let f = no_grad(|| sdcn.feature(&x, Some((nl, false))));
-    assert_close("sdcn eval f_sum (NL eval)", &f, &npy("sdcn/eval_f_sum_nl_eval.npy"), 1e-5);
-    assert_close("embed", &no_grad(|| m.embed(&x)), &npy("sdcn/eval_f_sum_nl_eval.npy"), 1e-5);
+    assert_close(
+        "sdcn eval f_sum (NL eval)",
+        &f,
+        &npy("sdcn/eval_f_sum_nl_eval.npy"),
+        1e-5,
+    );
+    assert_close(
+        "embed",
+        &no_grad(|| m.embed(&x)),
+        &npy("sdcn/eval_f_sum_nl_eval.npy"),
+        1e-5,
+    );
     let f = no_grad(|| vgn.feature(&x, None));
     assert_close("vgn eval f_sum", &f, &npy("vgn/eval_f_sum.npy"), 1e-5);
     // Train mode (and the as-coded eval with the non-local block in train mode), float64.
@@ -165,8 +180,18 @@ fn sdcn_and_vgn_forward_match_the_authors() {
     let (sdcn, nl, vgn) = m.parts();
     let x = x.to_kind(Kind::Double);
     let f = no_grad(|| sdcn.feature(&x, Some((nl, true))));
-    assert_close("sdcn eval f_sum (NL train, as coded)", &f, &npy("sdcn/eval_f_sum_nl_train_f64.npy"), 1e-9);
-    assert_close("embed as coded", &no_grad(|| m.embed(&x)).to_kind(Kind::Double), &f, 1e-6);
+    assert_close(
+        "sdcn eval f_sum (NL train, as coded)",
+        &f,
+        &npy("sdcn/eval_f_sum_nl_train_f64.npy"),
+        1e-9,
+    );
+    assert_close(
+        "embed as coded",
+        &no_grad(|| m.embed(&x)).to_kind(Kind::Double),
+        &f,
+        1e-6,
+    );
     for (name, net, nonlocal) in [("sdcn", sdcn, Some(nl)), ("vgn", vgn, None)] {
         let out = no_grad(|| net.forward_train(&x, nonlocal));
         for (what, t) in [
@@ -176,7 +201,12 @@ fn sdcn_and_vgn_forward_match_the_authors() {
             ("s_gap", &out.s_gap),
             ("s_sum", &out.s_sum),
         ] {
-            assert_close(&format!("{name} {what}"), t, &npy(&format!("{name}/train_{what}_f64.npy")), 1e-9);
+            assert_close(
+                &format!("{name} {what}"),
+                t,
+                &npy(&format!("{name}/train_{what}_f64.npy")),
+                1e-9,
+            );
         }
         let want = npy(&format!("{name}/train_out4_spatial_mean_f64.npy"));
         assert_close(&format!("{name} out4"), &spatial_mean(&out.out4), &want, 1e-9);
@@ -224,7 +254,10 @@ fn fixture_terms(t: &Stage2Terms) -> Vec<(&'static str, &Tensor)> {
 }
 
 fn total(m: &Sdcn, t: &Stage2Terms) -> Tensor {
-    m.weighted(t).into_iter().map(|(_, v)| v).fold(Tensor::zeros([], (Kind::Double, Device::Cpu)), |a, b| a + b)
+    m.weighted(t)
+        .into_iter()
+        .map(|(_, v)| v)
+        .fold(Tensor::zeros([], (Kind::Double, Device::Cpu)), |a, b| a + b)
 }
 
 #[test]
@@ -237,13 +270,23 @@ fn stage2_loss_terms_and_totals_match_the_authors_training_step_in_both_readings
     for (name, t) in fixture_terms(&terms) {
         assert_scalar(name, t, expected[name][1].as_f64().unwrap(), 1e-9);
     }
-    assert_scalar("total as coded", &total(&as_coded, &terms), expected["total_as_coded"][1].as_f64().unwrap(), 1e-9);
+    assert_scalar(
+        "total as coded",
+        &total(&as_coded, &terms),
+        expected["total_as_coded"][1].as_f64().unwrap(),
+        1e-9,
+    );
     // The intended bracket with the as-coded VGN (the fixture's `total_intended`): only the gap-logit
     // switch differs, so the same forward pass gives it.
     let mut recipe = recipe(Reading::AsCoded);
     recipe.sdcn.occluded_gap_logits = occreid_model::methods::sdcn::Switch::Intended;
     let fixed = Sdcn::new(&recipe, 8, Device::Cpu).unwrap();
-    assert_scalar("total intended", &total(&fixed, &terms), expected["total_intended"][1].as_f64().unwrap(), 1e-9);
+    assert_scalar(
+        "total intended",
+        &total(&fixed, &terms),
+        expected["total_intended"][1].as_f64().unwrap(),
+        1e-9,
+    );
     // Running statistics moved as often as in the original step (spec §3.11 item 3).
     let counts = &want["bn_num_batches_tracked_after_stage2_step"];
     assert_eq!(counts["nonlocal.W.1"], 4);
@@ -289,7 +332,10 @@ fn stage2_with_the_vgn_in_eval_mode_matches_the_fixture_variant() {
     assert!((got - expected).abs() < 1e-4, "total {got} vs {expected}");
     // A frozen VGN in eval mode keeps its running statistics.
     for name in ["vgn.bn1.running_mean", "vgn.classifier.bn.running_var"] {
-        assert!(m.var_store().variables()[name].equal(&fresh.var_store().variables()[name]), "{name}");
+        assert!(
+            m.var_store().variables()[name].equal(&fresh.var_store().variables()[name]),
+            "{name}"
+        );
     }
 }
 
@@ -322,7 +368,11 @@ fn stage1_loss_matches_the_authors_train2_step() {
         epoch: 1,
     };
     let out = vgn.losses(&batch);
-    let total = out.terms.into_iter().map(|(_, v)| v).fold(Tensor::zeros([], (Kind::Double, Device::Cpu)), |a, b| a + b);
+    let total = out
+        .terms
+        .into_iter()
+        .map(|(_, v)| v)
+        .fold(Tensor::zeros([], (Kind::Double, Device::Cpu)), |a, b| a + b);
     assert_scalar("stage-1 total", &total, want["total"][1].as_f64().unwrap(), 1e-9);
 }
 

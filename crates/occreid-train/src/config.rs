@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use occreid_data::datasets::ReaderOptions;
 use occreid_data::occluders::{OccluderKind, Position};
 use occreid_data::transforms::Interpolation;
-use occreid_model::methods::{LossConfig, ModelConfig};
+use occreid_model::methods::sdcn::SdcnConfig;
+use occreid_model::methods::{LossConfig, ModelConfig, Recipe, RECIPE_NAMES};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
@@ -18,7 +19,7 @@ use crate::schedule::WarmupMultiStep;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Registry name of the method (`bot`).
+    /// Registry name of the method (`bot`, `sdcn_vgn` for both DAAO stages, or one stage: `vgn`, `sdcn`).
     pub method: String,
     /// The one seed every RNG of a run derives from (init, sampler, augmentation).
     pub seed: u64,
@@ -28,6 +29,8 @@ pub struct TrainConfig {
     pub optim: OptimConfig,
     pub train: RunConfig,
     pub test: TestConfig,
+    /// SDCN + VGN's own settings (ignored by other methods).
+    pub sdcn: SdcnConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,9 @@ pub enum SamplerKind {
     Identity,
     /// Uniform shuffle with drop_last (BoT `softmax`).
     Random,
+    /// DAAO's class-uniform P × K passes without drop_last (spec §2.2), `data.steps_per_epoch` batches
+    /// per epoch.
+    ClassUniform,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +68,11 @@ pub struct DataConfig {
     pub pad: u32,
     /// Random-erasing probability (0 = off).
     pub random_erasing: f64,
+    /// torchvision `ColorJitter(brightness, contrast, saturation, hue)`; all 0 = off.
+    pub color_jitter: [f64; 4],
+    /// Batches per epoch for the class-uniform sampler, which restarts its pass when it runs out
+    /// (DAAO: 488 Occluded-Duke, 404 Market); 0 = one pass.
+    pub steps_per_epoch: usize,
     /// Decode/augment threads (0 = one per core) and batches prefetched.
     pub workers: usize,
     pub prefetch: usize,
@@ -90,9 +101,17 @@ pub struct OptimConfig {
     pub gamma: f64,
     pub warmup_factor: f64,
     pub warmup_epochs: usize,
+    /// The scheduler's epoch index during the first epoch: 1 for BoT (stepped once at construction and
+    /// once per epoch), 0 for DAAO (`scheduler.step(epoch)` with 0-based epochs).
+    pub schedule_first_epoch: usize,
 }
 
 impl OptimConfig {
+    /// The learning rate of 1-based epoch `epoch`.
+    pub fn lr(&self, epoch: usize) -> f64 {
+        self.schedule().lr(epoch - 1 + self.schedule_first_epoch)
+    }
+
     pub fn schedule(&self) -> WarmupMultiStep {
         WarmupMultiStep {
             base_lr: self.base_lr,
@@ -158,6 +177,7 @@ impl Default for TrainConfig {
             optim: OptimConfig::default(),
             train: RunConfig::default(),
             test: TestConfig::default(),
+            sdcn: SdcnConfig::default(),
         }
     }
 }
@@ -179,6 +199,8 @@ impl Default for DataConfig {
             flip_p: 0.5,
             pad: 10,
             random_erasing: 0.5,
+            color_jitter: [0.0; 4],
+            steps_per_epoch: 0,
             workers: 0,
             prefetch: 4,
         }
@@ -199,6 +221,7 @@ impl Default for OptimConfig {
             gamma: s.gamma,
             warmup_factor: s.warmup_factor,
             warmup_epochs: s.warmup_epochs,
+            schedule_first_epoch: 1,
         }
     }
 }
@@ -289,6 +312,21 @@ pub fn from_table(table: Table) -> Result<TrainConfig, ConfigError> {
 }
 
 impl TrainConfig {
+    /// What the method is built from.
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            model: self.model.clone(),
+            loss: self.loss.clone(),
+            sdcn: self.sdcn.clone(),
+        }
+    }
+
+    pub fn set_recipe(&mut self, r: Recipe) {
+        self.model = r.model;
+        self.loss = r.loss;
+        self.sdcn = r.sdcn;
+    }
+
     /// The full resolved config as TOML (written into every run folder).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a TrainConfig always serialises")
@@ -314,7 +352,7 @@ impl TrainConfig {
         if d.batch_size == 0 {
             return bad("data.batch_size must be positive".into());
         }
-        if d.sampler == SamplerKind::Identity
+        if matches!(d.sampler, SamplerKind::Identity | SamplerKind::ClassUniform)
             && (d.instances_per_id == 0 || !d.batch_size.is_multiple_of(d.instances_per_id))
         {
             return bad(format!(
@@ -324,6 +362,39 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&d.flip_p) || !(0.0..=1.0).contains(&d.random_erasing) {
             return bad("data.flip_p and data.random_erasing are probabilities in [0, 1]".into());
+        }
+        if !RECIPE_NAMES.contains(&self.method.as_str()) {
+            return bad(format!(
+                "method = '{}': expected one of {}",
+                self.method,
+                RECIPE_NAMES.join(", ")
+            ));
+        }
+        if d.color_jitter.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || d.color_jitter[3] > 0.5 {
+            return bad(format!(
+                "data.color_jitter {:?}: brightness, contrast, saturation must be non-negative, hue in [0, 0.5]",
+                d.color_jitter
+            ));
+        }
+        if d.steps_per_epoch > 0 && d.sampler != SamplerKind::ClassUniform {
+            return bad(format!(
+                "data.steps_per_epoch = {} is for data.sampler = \"class_uniform\" (the other samplers run whole \
+                 passes)",
+                d.steps_per_epoch
+            ));
+        }
+        if self.optim.schedule_first_epoch > 1 {
+            return bad(format!(
+                "optim.schedule_first_epoch = {}: expected 1 (BoT) or 0 (DAAO)",
+                self.optim.schedule_first_epoch
+            ));
+        }
+        if self.method == "sdcn_vgn" && !self.sdcn.vgn.is_empty() && self.sdcn.vgn_epochs > 0 {
+            return bad(
+                "sdcn.vgn (a trained VGN: stage 2 only) and sdcn.vgn_epochs (train the VGN first) contradict each \
+                 other; set one"
+                    .into(),
+            );
         }
         if self.train.epochs == 0 {
             return bad("train.epochs must be at least 1".into());

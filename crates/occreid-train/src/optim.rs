@@ -27,6 +27,9 @@ pub struct Optimizer {
     eps: f64,
     momentum: f64,
     weight_decay: f64,
+    /// `optim.base_lr` and the schedule's starting factor, for [`UpdateRule::OwnLr`] groups.
+    base_lr: f64,
+    warmup_factor: f64,
     groups: Vec<Group>,
     /// Completed steps of the main rule (Adam's bias-correction counter).
     steps: u64,
@@ -52,6 +55,8 @@ impl Optimizer {
             eps: cfg.eps,
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
+            base_lr: cfg.base_lr,
+            warmup_factor: cfg.warmup_factor,
             groups: groups
                 .into_iter()
                 .map(|g| Group {
@@ -91,11 +96,22 @@ impl Optimizer {
     }
 
     /// One update: the main rule with learning rate `lr`, fixed-rate groups with their own.
-    pub fn step(&mut self, lr: f64) {
+    pub fn step(&mut self, main_lr: f64) {
         self.steps += 1;
         let t = self.steps as i32;
         no_grad(|| {
             for g in &mut self.groups {
+                let lr = match g.rule {
+                    UpdateRule::OwnLr {
+                        base_lr,
+                        scheduled: true,
+                    } => main_lr * base_lr / self.base_lr,
+                    UpdateRule::OwnLr {
+                        base_lr,
+                        scheduled: false,
+                    } => base_lr * self.warmup_factor,
+                    _ => main_lr,
+                };
                 for (i, (_, p)) in g.params.iter_mut().enumerate() {
                     let grad = p.grad();
                     if !grad.defined() {
@@ -105,7 +121,7 @@ impl Optimizer {
                         UpdateRule::FixedSgd { lr, grad_scale } => {
                             let _ = p.g_sub_(&(grad * grad_scale * lr));
                         }
-                        UpdateRule::Main => {
+                        UpdateRule::Main | UpdateRule::OwnLr { .. } => {
                             let grad = if self.weight_decay != 0.0 {
                                 grad + &*p * self.weight_decay
                             } else {
@@ -167,7 +183,8 @@ impl Optimizer {
     /// Restores what [`Optimizer::state_tensors`] saved after `steps` updates.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, steps: u64) -> Result<(), OptimStateError> {
         let needs_first = |rule: UpdateRule, kind: OptimizerKind, momentum: f64| {
-            rule == UpdateRule::Main && (kind == OptimizerKind::Adam || momentum != 0.0)
+            matches!(rule, UpdateRule::Main | UpdateRule::OwnLr { .. })
+                && (kind == OptimizerKind::Adam || momentum != 0.0)
         };
         for g in &mut self.groups {
             let wants_first = steps > 0 && needs_first(g.rule, self.kind, self.momentum);

@@ -30,13 +30,7 @@ pub fn method_from_checkpoint(path: &Path, device: Device) -> Result<Restored, T
     let mut config = saved_config(&loaded.meta, path)?;
     // The checkpoint holds every weight; the ImageNet file need not exist any more.
     config.model.pretrained.clear();
-    let built = methods::build(
-        &config.method,
-        &config.model,
-        &config.loss,
-        loaded.meta.num_classes,
-        device,
-    )?;
+    let built = methods::build(&config.method, &config.recipe(), loaded.meta.num_classes, device)?;
     load_model_tensors(built.method.as_ref(), &loaded.model, path)?;
     Ok(Restored {
         method: built.method,

@@ -3,7 +3,7 @@
 //! (fixture: tools/gen_train_step_fixtures.py).
 use std::path::Path;
 
-use occreid_model::methods::{build, LossConfig, ModelConfig, TrainBatch};
+use occreid_model::methods::{build, LossConfig, ModelConfig, Recipe, TrainBatch};
 use occreid_model::testing::deterministic;
 use occreid_torch::tch::{no_grad, Device, Tensor};
 use occreid_train::config::TrainConfig;
@@ -31,7 +31,12 @@ fn three_bot_steps_match_reid_strong_baseline() {
         ..defaults.model.clone()
     };
     let loss: LossConfig = defaults.loss.clone();
-    let method = build("bot", &model, &loss, c, Device::Cpu).unwrap().method;
+    let recipe = Recipe {
+        model,
+        loss,
+        ..Recipe::default()
+    };
+    let method = build("bot", &recipe, c, Device::Cpu).unwrap().method;
     let vars = method.var_store().variables();
     let mut names: Vec<&String> = vars.keys().collect();
     names.sort();
@@ -70,6 +75,7 @@ fn three_bot_steps_match_reid_strong_baseline() {
             &mut opt,
             None,
             &TrainBatch {
+                occluded: None,
                 images: &x,
                 targets: &y,
                 epoch: s + 1,

@@ -61,7 +61,11 @@ fn a_non_finite_loss_under_the_scaler_skips_steps_until_the_scale_collapses() {
         backbone: "resnet18".parse().unwrap(),
         ..defaults.model.clone()
     };
-    let method = build("bot", &model, &defaults.loss, 4, Device::Cpu).unwrap().method;
+    let recipe = occreid_model::methods::Recipe {
+        model,
+        ..defaults.recipe()
+    };
+    let method = build("bot", &recipe, 4, Device::Cpu).unwrap().method;
     let mut opt = Optimizer::new(method.param_groups(), &defaults.optim);
     let weights = |m: &dyn occreid_model::methods::Method| -> Vec<Tensor> {
         let mut v: Vec<_> = m.var_store().trainable_variables().iter().map(|t| t.copy()).collect();
@@ -72,6 +76,7 @@ fn a_non_finite_loss_under_the_scaler_skips_steps_until_the_scale_collapses() {
     let images = Tensor::full([8, 3, 64, 32], f64::NAN, (Kind::Float, Device::Cpu));
     let targets = Tensor::from_slice(&[0i64, 0, 1, 1, 2, 2, 3, 3]);
     let batch = TrainBatch {
+        occluded: None,
         images: &images,
         targets: &targets,
         epoch: 1,

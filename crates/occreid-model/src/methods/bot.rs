@@ -24,35 +24,39 @@ pub struct Bot {
 }
 
 /// The checks every ResNet + CE/triplet method shares.
-pub(crate) fn check_model_and_loss(model: &ModelConfig, loss: &LossConfig, num_classes: i64) -> Result<(), MethodError> {
-        if !(model.last_stride == 1 || model.last_stride == 2) {
-            return Err(MethodError::Bad {
-                what: "model.last_stride",
-                value: model.last_stride.to_string(),
-                expected: "1 or 2",
-            });
-        }
-        if num_classes < 2 {
-            return Err(MethodError::Bad {
-                what: "number of training identities",
-                value: num_classes.to_string(),
-                expected: "at least 2",
-            });
-        }
-        if !(0.0..1.0).contains(&loss.label_smoothing) {
-            return Err(MethodError::Bad {
-                what: "loss.label_smoothing",
-                value: loss.label_smoothing.to_string(),
-                expected: "in [0, 1)",
-            });
-        }
-        if loss.center_weight < 0.0 || loss.triplet_weight < 0.0 {
-            return Err(MethodError::Bad {
-                what: "loss weights",
-                value: format!("triplet {} center {}", loss.triplet_weight, loss.center_weight),
-                expected: "non-negative",
-            });
-        }
+pub(crate) fn check_model_and_loss(
+    model: &ModelConfig,
+    loss: &LossConfig,
+    num_classes: i64,
+) -> Result<(), MethodError> {
+    if !(model.last_stride == 1 || model.last_stride == 2) {
+        return Err(MethodError::Bad {
+            what: "model.last_stride",
+            value: model.last_stride.to_string(),
+            expected: "1 or 2",
+        });
+    }
+    if num_classes < 2 {
+        return Err(MethodError::Bad {
+            what: "number of training identities",
+            value: num_classes.to_string(),
+            expected: "at least 2",
+        });
+    }
+    if !(0.0..1.0).contains(&loss.label_smoothing) {
+        return Err(MethodError::Bad {
+            what: "loss.label_smoothing",
+            value: loss.label_smoothing.to_string(),
+            expected: "in [0, 1)",
+        });
+    }
+    if loss.center_weight < 0.0 || loss.triplet_weight < 0.0 {
+        return Err(MethodError::Bad {
+            what: "loss weights",
+            value: format!("triplet {} center {}", loss.triplet_weight, loss.center_weight),
+            expected: "non-negative",
+        });
+    }
     Ok(())
 }
 

@@ -16,8 +16,8 @@ use occreid_torch::tch::{Device, Kind, Reduction, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Built, Import, LossConfig, Method, MethodError, ModelConfig, ParamGroup, Recipe, StepOutput, TrainBatch,
-    TrainView, UpdateRule,
+    Built, Import, LossConfig, Method, MethodError, ModelConfig, ParamGroup, Recipe, StepOutput, TrainBatch, TrainView,
+    UpdateRule,
 };
 use crate::layers::{classifier, BnNeck, NonLocal};
 use crate::losses::{batch_hard_triplet, cross_entropy_label_smooth};
@@ -498,11 +498,17 @@ impl Sdcn {
             &t.ce_s_gap_occ
         };
         vec![
-            ("id_occluded", (first + &t.ce_s_gmp_occ + &t.ce_s_sum_occ) * c.occluded_id_weight),
+            (
+                "id_occluded",
+                (first + &t.ce_s_gmp_occ + &t.ce_s_sum_occ) * c.occluded_id_weight,
+            ),
             ("id_full", &t.ce_s_gap_full + &t.ce_s_gmp_full + &t.ce_s_sum_full),
             ("triplet", &t.tri_gap + &t.tri_gmp + &t.tri_sum),
             ("consistency", (&t.mse_out4 + &t.mse_out3) * c.consistency_weight),
-            ("verification", (&t.ce_logits_vo + &t.ce_logits_vf) * c.verification_weight),
+            (
+                "verification",
+                (&t.ce_logits_vo + &t.ce_logits_vf) * c.verification_weight,
+            ),
         ]
     }
 }
@@ -515,8 +521,9 @@ impl Method for Sdcn {
         &self.vs
     }
     fn param_groups(&self) -> Vec<ParamGroup> {
-        let (nonlocal, sdcn): (Vec<_>, Vec<_>) =
-            trainable(&self.vs).into_iter().partition(|(n, _)| n.starts_with("nonlocal."));
+        let (nonlocal, sdcn): (Vec<_>, Vec<_>) = trainable(&self.vs)
+            .into_iter()
+            .partition(|(n, _)| n.starts_with("nonlocal."));
         vec![
             ParamGroup {
                 name: "model",
