@@ -195,3 +195,99 @@ fn config_mistakes_are_reported_before_any_work() {
     ]));
     assert!(e.contains("none.ckpt"), "{e}");
 }
+
+/// SDCN + VGN from one command: stage folders, the stage-2 checkpoint's evaluation equal to the run's,
+/// 512-d f_sum features from either stage, and `--resume` redoing a lost stage 2 bit for bit.
+#[test]
+fn sdcn_vgn_trains_both_stages_from_one_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 12, 2, 4);
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/demo_sdcn_vgn.toml");
+    let run = tmp.path().join("run");
+    let root = format!("data.root={}", data.display());
+    let mut args = vec![
+        "train",
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        &root,
+    ];
+    for s in [
+        "train.epochs=2",
+        "sdcn.vgn_epochs=1",
+        "train.eval_period=0",
+        "data.height=64",
+        "data.width=32",
+        "data.batch_size=8",
+        "test.occlusion.enabled=false",
+        "test.rerank=false",
+    ] {
+        args.extend(["--set", s]);
+    }
+    let text = ok(&occreid(&args));
+    assert!(
+        text.contains("stage 1 of 2 (vgn)") || text.contains("training vgn"),
+        "{text}"
+    );
+    let (stage1, stage2) = (run.join("stage1_vgn"), run.join("stage2_sdcn"));
+    assert!(run.join("config.toml").is_file());
+    for dir in [&stage1, &stage2] {
+        for f in ["config.toml", "last.ckpt", "summary.json", "report.html"] {
+            assert!(dir.join(f).is_file(), "{} missing", dir.join(f).display());
+        }
+    }
+    let s1: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stage1.join("summary.json")).unwrap()).unwrap();
+    let s2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stage2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((s1["epochs"].as_u64(), s1["method"].as_str()), (Some(1), Some("vgn")));
+    assert_eq!((s2["epochs"].as_u64(), s2["method"].as_str()), (Some(2), Some("sdcn")));
+
+    // The stage-2 checkpoint reproduces the run's final evaluation; both stages extract f_sum (512-d).
+    let out = ok(&occreid(&[
+        "eval",
+        "--checkpoint",
+        stage2.join("last.ckpt").to_str().unwrap(),
+        "--json",
+        "--device",
+        "cpu",
+    ]));
+    let eval: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(eval["mAP"], s2["mAP"]);
+    assert_eq!(eval["cmc"], s2["cmc"]);
+    for (k, dir) in [&stage1, &stage2].into_iter().enumerate() {
+        let feats = tmp.path().join(format!("q{k}.npy"));
+        ok(&occreid(&[
+            "extract",
+            "--checkpoint",
+            dir.join("last.ckpt").to_str().unwrap(),
+            "--dataset",
+            "market1501",
+            "--root",
+            data.to_str().unwrap(),
+            "--split",
+            "query",
+            "--out",
+            feats.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]));
+        assert_eq!(occreid_eval::npy::read_f32_array(&feats).unwrap().0[1], 512);
+    }
+
+    // A lost stage 2 is retrained by --resume from the finished stage 1, to the same bytes.
+    let before = std::fs::read(stage2.join("last.ckpt")).unwrap();
+    std::fs::remove_dir_all(&stage2).unwrap();
+    let text = ok(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
+    assert!(text.contains("already finished"), "{text}");
+    assert!(
+        std::fs::read(stage2.join("last.ckpt")).unwrap() == before,
+        "stage 2 retrained identically"
+    );
+    // The plan's folder is protected like a single run's.
+    let e = failed(&occreid(&args));
+    assert!(e.contains("already holds a run"), "{e}");
+}
