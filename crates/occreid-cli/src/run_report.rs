@@ -16,6 +16,8 @@ pub struct RunSummary<'a> {
     pub evaluation: Option<&'a Evaluation>,
     pub split: &'a Split,
     pub occlusion: &'a [OcclusionResult],
+    /// With several `data.test_sets`: each set's final metrics, by name.
+    pub test_sets: Vec<(String, RankMetrics)>,
 }
 
 fn row(setting: &str, m: &RankMetrics) -> MetricsRow {
@@ -60,6 +62,9 @@ pub fn build(s: &RunSummary, rank_lists: usize) -> Report {
                 .metrics
                 .push(row("holistic + re-ranking (k1 20, k2 6, λ 0.3)", r));
         }
+    }
+    for (name, m) in &s.test_sets {
+        report.metrics.push(row(&format!("test set {name}"), m));
     }
     let epochs = || s.records.iter().map(|r| r.epoch as f64);
     if !s.records.is_empty() {

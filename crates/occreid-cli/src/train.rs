@@ -142,6 +142,9 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
     if let Some(r) = &ev.reranked {
         print!("re-ranked    {}", r.summary_line());
     }
+    for (name, set) in engine.test_set_evaluations() {
+        print!("{name:<12} {}", set.plain.summary_line());
+    }
     let occlusion: Vec<OcclusionResult> = if c.test.occlusion.enabled {
         let r = occlusion_suite(engine.method(), engine.split(), &c, engine.device())?;
         r.iter().for_each(|o| print!("{}", o.summary_line()));
@@ -187,6 +190,11 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
             evaluation: engine.last_evaluation(),
             split: engine.split(),
             occlusion: &occlusion,
+            test_sets: engine
+                .test_set_evaluations()
+                .into_iter()
+                .map(|(n, e)| (n.to_string(), e.plain.clone()))
+                .collect(),
         },
         6,
     );

@@ -129,12 +129,13 @@ fn non_local_block_starts_as_the_identity() {
 }
 
 fn recipe(reading: Reading) -> Recipe {
-    let mut r = Recipe::default();
-    r.sdcn = SdcnConfig {
-        reading,
-        ..SdcnConfig::default()
-    };
-    r
+    Recipe {
+        sdcn: SdcnConfig {
+            reading,
+            ..SdcnConfig::default()
+        },
+        ..Recipe::default()
+    }
 }
 
 /// The stage-2 method with the fixture's SDCN, non-local and VGN weights, in float64 when asked.

@@ -55,6 +55,11 @@ pub struct DataConfig {
     /// training dataset's query and gallery.
     pub test_dataset: String,
     pub test_root: String,
+    /// Several test sets evaluated together (DAAO's Market-1501 → Partial-REID, Partial-iLIDS and
+    /// Occluded-REID): the first takes the place of `test_dataset` (it picks the best checkpoint and
+    /// fills the report's rank lists); each set's metrics go to the log, `metrics.jsonl`, `summary.json`
+    /// and the report.
+    pub test_sets: Vec<TestSet>,
     pub reader: ReaderOptions,
     /// Input size (height, width) for training and testing.
     pub height: u32,
@@ -76,6 +81,30 @@ pub struct DataConfig {
     /// Decode/augment threads (0 = one per core) and batches prefetched.
     pub workers: usize,
     pub prefetch: usize,
+}
+
+/// One entry of `[[data.test_sets]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSet {
+    /// Registry name of the dataset.
+    pub dataset: String,
+    /// Its root folder (empty = `data.root`).
+    #[serde(default)]
+    pub root: String,
+    /// The name in logs, `summary.json` and the report (empty = the dataset's).
+    #[serde(default)]
+    pub name: String,
+}
+
+impl TestSet {
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            &self.dataset
+        } else {
+            &self.name
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +218,7 @@ impl Default for DataConfig {
             root: String::new(),
             test_dataset: String::new(),
             test_root: String::new(),
+            test_sets: Vec::new(),
             reader: ReaderOptions::default(),
             height: 256,
             width: 128,
@@ -387,6 +417,21 @@ impl TrainConfig {
             return bad(format!(
                 "optim.schedule_first_epoch = {}: expected 1 (BoT) or 0 (DAAO)",
                 self.optim.schedule_first_epoch
+            ));
+        }
+        let single_test = !d.test_dataset.is_empty() || !d.test_root.is_empty();
+        if !d.test_sets.is_empty() && single_test {
+            return bad(
+                "data.test_sets and data.test_dataset/test_root both name the test data; list every test set in \
+                 data.test_sets"
+                    .into(),
+            );
+        }
+        let mut names: Vec<&str> = d.test_sets.iter().map(TestSet::label).collect();
+        names.sort();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return bad(format!(
+                "data.test_sets: two sets are named the same ({names:?}); give them distinct `name`s"
             ));
         }
         if self.method == "sdcn_vgn" && !self.sdcn.vgn.is_empty() && self.sdcn.vgn_epochs > 0 {

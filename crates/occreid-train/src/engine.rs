@@ -55,6 +55,9 @@ pub struct EpochRecord {
     pub images: usize,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// With several `data.test_sets`: each set's metrics, by dataset name (`eval` is the first set's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub test_sets: BTreeMap<String, EvalRecord>,
     /// Mixed precision only: updates the loss scaler skipped, and the scale at the end of the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amp: Option<AmpRecord>,
@@ -174,12 +177,33 @@ pub fn load_split(cfg: &TrainConfig) -> Result<Split, TrainError> {
         )));
     }
     let split = reader(&d.dataset, &d.reader)?.read(Path::new(&d.root))?;
-    if d.test_dataset.is_empty() {
+    let (dataset, root) = match d.test_sets.first() {
+        Some(t) => (&t.dataset, &t.root),
+        None => (&d.test_dataset, &d.test_root),
+    };
+    if dataset.is_empty() {
         return Ok(split);
     }
-    let root = if d.test_root.is_empty() { &d.root } else { &d.test_root };
-    let test = reader(&d.test_dataset, &d.reader)?.read(Path::new(root))?;
+    let root = if root.is_empty() { &d.root } else { root };
+    let test = reader(dataset, &d.reader)?.read(Path::new(root))?;
     Ok(test.with_train_from(split))
+}
+
+/// The test sets of `data.test_sets` after the first (whose query and gallery [`load_split`] returns),
+/// by their labels.
+pub fn load_extra_test_sets(cfg: &TrainConfig) -> Result<Vec<(String, Split)>, TrainError> {
+    let d = &cfg.data;
+    d.test_sets
+        .iter()
+        .skip(1)
+        .map(|t| {
+            let root = if t.root.is_empty() { &d.root } else { &t.root };
+            Ok((
+                t.label().to_string(),
+                reader(&t.dataset, &d.reader)?.read(Path::new(root))?,
+            ))
+        })
+        .collect()
 }
 
 pub fn resolve_device(name: &str) -> Result<Device, TrainError> {
@@ -201,6 +225,9 @@ pub struct Engine {
     scaler: Option<LossScaler>,
     run_dir: PathBuf,
     last_eval: Option<evaluate::Evaluation>,
+    /// `data.test_sets[1..]` and their latest evaluations.
+    extra_tests: Vec<(String, Split)>,
+    last_extra: Vec<(String, evaluate::Evaluation)>,
 }
 
 impl Engine {
@@ -307,6 +334,7 @@ impl Engine {
                 cfg.model.pretrained
             );
         }
+        let extra_tests = load_extra_test_sets(&cfg)?;
         let method = built.method;
         if method.train_view() != TrainView::Single {
             check_pairable(&split.train)?;
@@ -331,6 +359,8 @@ impl Engine {
             run_dir: run_dir.to_path_buf(),
             cfg,
             last_eval: None,
+            extra_tests,
+            last_extra: Vec::new(),
         })
     }
 
@@ -356,6 +386,19 @@ impl Engine {
     /// The most recent evaluation (distances included, for rank lists).
     pub fn last_evaluation(&self) -> Option<&evaluate::Evaluation> {
         self.last_eval.as_ref()
+    }
+    /// With several `data.test_sets`: the latest evaluation of every set, the first included, by name.
+    pub fn test_set_evaluations(&self) -> Vec<(&str, &evaluate::Evaluation)> {
+        let Some(first) = (!self.extra_tests.is_empty())
+            .then_some(self.last_eval.as_ref())
+            .flatten()
+        else {
+            return Vec::new();
+        };
+        let name = self.cfg.data.test_sets.first().map_or("", |t| t.label());
+        std::iter::once((name, first))
+            .chain(self.last_extra.iter().map(|(n, e)| (n.as_str(), e)))
+            .collect()
     }
 
     fn train_transform(&self) -> Transform {
@@ -399,6 +442,11 @@ impl Engine {
             let period = self.cfg.train.eval_period;
             if epoch == self.cfg.train.epochs || (period > 0 && epoch.is_multiple_of(period)) {
                 record.eval = Some(self.evaluate_now()?);
+                record.test_sets = self
+                    .test_set_evaluations()
+                    .into_iter()
+                    .map(|(name, ev)| (name.to_string(), eval_record(ev)))
+                    .collect();
             }
             self.epoch = epoch;
             self.save_checkpoints(record.eval)?;
@@ -413,6 +461,9 @@ impl Engine {
             );
             if let Some(e) = &record.eval {
                 tracing::info!(epoch, rank1 = e.rank1, map = e.map, minp = e.minp, "evaluation");
+            }
+            for (name, e) in &record.test_sets {
+                tracing::info!(epoch, set = %name, rank1 = e.rank1, map = e.map, "test set");
             }
             // Every hook sees every epoch, even after one asked to stop.
             let mut stop = false;
@@ -492,6 +543,7 @@ impl Engine {
             images,
             seconds,
             images_per_second: images as f64 / seconds.max(1e-9),
+            test_sets: BTreeMap::new(),
             amp: self.scaler.as_ref().map(|s| AmpRecord {
                 skipped_steps: skipped,
                 loss_scale: s.scale,
@@ -501,18 +553,19 @@ impl Engine {
     }
 
     /// Extracts query and gallery features and evaluates them (`[test]` settings).
+    /// With several `data.test_sets`, every set is evaluated; the first one's record is returned.
     pub fn evaluate_now(&mut self) -> Result<EvalRecord, TrainError> {
         let ev = evaluate_split(self.method.as_ref(), &self.split, &self.cfg, self.device)?;
-        let rec = EvalRecord {
-            rank1: ev.plain.rank(1),
-            rank5: ev.plain.rank(5),
-            rank10: ev.plain.rank(10),
-            map: ev.plain.map,
-            minp: ev.plain.minp,
-            rerank_rank1: ev.reranked.as_ref().map(|m| m.rank(1)),
-            rerank_map: ev.reranked.as_ref().map(|m| m.map),
-        };
+        let rec = eval_record(&ev);
         self.last_eval = Some(ev);
+        self.last_extra = self
+            .extra_tests
+            .iter()
+            .map(|(name, split)| {
+                let ev = evaluate_split(self.method.as_ref(), split, &self.cfg, self.device)?;
+                Ok((name.clone(), ev))
+            })
+            .collect::<Result<_, TrainError>>()?;
         Ok(rec)
     }
 
@@ -588,6 +641,20 @@ impl Engine {
         s["dataset"] = self.cfg.data.dataset.clone().into();
         s["epochs"] = self.epoch.into();
         s["best"] = serde_json::to_value(self.best).expect("serialises");
+        let sets = self.test_set_evaluations();
+        if !sets.is_empty() {
+            s["test_sets"] = sets
+                .into_iter()
+                .map(|(name, ev)| {
+                    let mut j = ev.plain.summary_json();
+                    if let Some(r) = &ev.reranked {
+                        j["reranked"] = r.summary_json();
+                    }
+                    (name.to_string(), j)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         if let (Some(obj), serde_json::Value::Object(more)) = (s.as_object_mut(), extra) {
             obj.extend(more);
         }
@@ -595,6 +662,18 @@ impl Engine {
         let text = serde_json::to_string_pretty(&s).expect("serialises");
         checkpoint::write_atomic(&path, text.as_bytes())?;
         Ok(path)
+    }
+}
+
+fn eval_record(ev: &evaluate::Evaluation) -> EvalRecord {
+    EvalRecord {
+        rank1: ev.plain.rank(1),
+        rank5: ev.plain.rank(5),
+        rank10: ev.plain.rank(10),
+        map: ev.plain.map,
+        minp: ev.plain.minp,
+        rerank_rank1: ev.reranked.as_ref().map(|m| m.rank(1)),
+        rerank_map: ev.reranked.as_ref().map(|m| m.map),
     }
 }
 

@@ -227,3 +227,64 @@ fn resume_does_not_need_the_imagenet_file() {
         "the saved config is kept as it was"
     );
 }
+
+/// `data.test_sets`: every set evaluated at each evaluation, in metrics.jsonl and summary.json; the first
+/// one is the run's own test set.
+#[test]
+fn several_test_sets_are_evaluated_together() {
+    use occreid_train::config::TestSet;
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let other = tmp.path().join("other");
+    generate(
+        &other,
+        &SynthOptions {
+            ids: 6,
+            cameras: 2,
+            images_per_id: 4,
+            seed: 11,
+            height: 64,
+            width: 32,
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
+    let mut cfg = tiny_config(&data);
+    cfg.train.epochs = 1;
+    cfg.data.test_sets = vec![
+        TestSet {
+            dataset: "market1501".into(),
+            root: String::new(),
+            name: "own".into(),
+        },
+        TestSet {
+            dataset: "market1501".into(),
+            root: other.display().to_string(),
+            name: "other".into(),
+        },
+    ];
+    let run = tmp.path().join("run");
+    let mut e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &run).unwrap();
+    e.run(&mut []).unwrap();
+    e.write_summary(serde_json::json!({})).unwrap();
+    let record: EpochRecord =
+        serde_json::from_str(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().trim()).unwrap();
+    assert_eq!(record.test_sets.keys().collect::<Vec<_>>(), vec!["other", "own"]);
+    assert_eq!(record.test_sets["own"], record.eval.unwrap());
+    assert_ne!(record.test_sets["other"], record.test_sets["own"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["test_sets"]["own"]["mAP"], summary["mAP"]);
+    let other_queries = std::fs::read_dir(other.join("query")).unwrap().count() as u64;
+    let other = &summary["test_sets"]["other"];
+    let counted =
+        other["num_valid_queries"].as_u64().unwrap() + other["skipped_queries"].as_array().unwrap().len() as u64;
+    assert_eq!(counted, other_queries, "the other set's own queries");
+
+    // The same name twice is refused before anything is read.
+    cfg.data.test_sets[1].name = "own".into();
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("named the same"), "{e}");
+}

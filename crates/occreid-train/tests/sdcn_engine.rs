@@ -12,8 +12,10 @@ use occreid_train::{Control, Engine, EpochRecord, Hook};
 static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn tiny(root: &Path, method: &str) -> TrainConfig {
-    let mut c = TrainConfig::default();
-    c.method = method.into();
+    let mut c = TrainConfig {
+        method: method.into(),
+        ..TrainConfig::default()
+    };
     c.data.root = root.display().to_string();
     c.data.height = 64;
     c.data.width = 32;
