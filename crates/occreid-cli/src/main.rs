@@ -7,6 +7,7 @@ mod bench;
 mod bench_train;
 mod data;
 mod demo;
+mod import;
 mod infer;
 mod market_scale;
 mod metrics;
@@ -44,6 +45,9 @@ enum Command {
     Extract(infer::ExtractArgs),
     /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
     MarketScale(market_scale::Args),
+    /// Checkpoints from other codebases' state dicts (the authors' SDCN + VGN)
+    #[command(subcommand)]
+    Import(import::Command),
     /// Reproducible timing runs and benchmark inputs (see BENCHMARKS.md)
     #[command(subcommand)]
     Bench(bench::Command),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::MarketScale(a) => market_scale::run(a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Import(c) => import::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -278,6 +278,85 @@ fn sdcn_vgn_trains_both_stages_from_one_command() {
         assert_eq!(occreid_eval::npy::read_f32_array(&feats).unwrap().0[1], 512);
     }
 
+    // The same networks saved as the authors' code saves them (their names, the resnet_conv.* aliases,
+    // num_batches_tracked) import into a checkpoint that extracts the same features.
+    let ck = occreid_train::checkpoint::load(&stage2.join("last.ckpt")).unwrap();
+    let authors = |prefix: &str, network: bool| {
+        let mut out: Vec<(String, occreid_torch::tch::Tensor)> = Vec::new();
+        for (name, t) in ck.model.iter().filter(|(n, _)| n.starts_with(prefix)) {
+            let bare = &name[prefix.len()..];
+            let theirs = match (network, bare.strip_prefix("conv1."), bare.strip_prefix("bn1.")) {
+                (true, Some(rest), _) => format!("conv1.0.{rest}"),
+                (true, _, Some(rest)) => format!("conv1.1.{rest}"),
+                _ => bare.to_string(),
+            };
+            if network && theirs.starts_with("conv1.0.") {
+                out.push(("resnet_conv.0.weight".into(), t.zeros_like()));
+            }
+            out.push((format!("module.{theirs}"), t.shallow_clone()));
+        }
+        out.push((
+            "module.W.1.num_batches_tracked".into(),
+            occreid_torch::tch::Tensor::from(3i64),
+        ));
+        let path = tmp.path().join(format!("{}safetensors", prefix));
+        occreid_torch::tch::Tensor::write_safetensors(&out, &path).unwrap();
+        path
+    };
+    let (sdcn_sd, nl_sd) = (authors("sdcn.", true), authors("nonlocal.", false));
+    let imported = tmp.path().join("imported.ckpt");
+    let text = ok(&occreid(&[
+        "import",
+        "daao",
+        "--config",
+        preset.to_str().unwrap(),
+        "--set",
+        "data.height=64",
+        "--set",
+        "data.width=32",
+        "--sdcn",
+        sdcn_sd.to_str().unwrap(),
+        "--nonlocal",
+        nl_sd.to_str().unwrap(),
+        "--out",
+        imported.to_str().unwrap(),
+    ]));
+    assert!(text.contains("'sdcn' checkpoint"), "{text}");
+    let feats = tmp.path().join("imported.npy");
+    ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        imported.to_str().unwrap(),
+        "--dataset",
+        "market1501",
+        "--root",
+        data.to_str().unwrap(),
+        "--split",
+        "query",
+        "--out",
+        feats.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(
+        occreid_eval::npy::read_f32_array(&feats).unwrap(),
+        occreid_eval::npy::read_f32_array(tmp.path().join("q1.npy")).unwrap(),
+        "the imported checkpoint extracts the trained run's features"
+    );
+    let e = failed(&occreid(&[
+        "import",
+        "daao",
+        "--config",
+        preset.to_str().unwrap(),
+        "--sdcn",
+        nl_sd.to_str().unwrap(),
+        "--nonlocal",
+        nl_sd.to_str().unwrap(),
+        "--out",
+        tmp.path().join("x.ckpt").to_str().unwrap(),
+    ]));
+    assert!(e.contains("classifier.classifier.weight"), "{e}");
+
     // A lost stage 2 is retrained by --resume from the finished stage 1, to the same bytes.
     let before = std::fs::read(stage2.join("last.ckpt")).unwrap();
     std::fs::remove_dir_all(&stage2).unwrap();

@@ -24,6 +24,9 @@ use crate::losses::{batch_hard_triplet, cross_entropy_label_smooth};
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::weights::load_into;
 
+mod authors;
+pub use authors::{authors_name, load_authors_state, AuthorsModule};
+
 /// Which reading of the authors' code a switch follows (spec §2.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,22 +125,6 @@ impl SdcnConfig {
         }
         Ok(())
     }
-}
-
-/// Maps a tensor name of the authors' `Res50BNNeck` / `Res50BNNeckk` state dict onto ours (without the
-/// `vgn.`/`sdcn.` prefix). `None` for the `resnet_conv.*` aliases of the same tensors (§3.11 item 2) and
-/// for `num_batches_tracked`, which tch's batch norm does not keep.
-pub fn authors_name(name: &str) -> Option<String> {
-    if name.starts_with("resnet_conv.") || name.ends_with("num_batches_tracked") {
-        return None;
-    }
-    Some(if let Some(rest) = name.strip_prefix("conv1.0.") {
-        format!("conv1.{rest}")
-    } else if let Some(rest) = name.strip_prefix("conv1.1.") {
-        format!("bn1.{rest}")
-    } else {
-        name.to_string()
-    })
 }
 
 /// The authors' `BNClassifier`: BNNeck (frozen bias) then a bias-free linear layer, N(0, 0.001).
