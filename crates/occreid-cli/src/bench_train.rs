@@ -63,9 +63,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     let device = resolve_device(&a.device)?;
     let defaults = TrainConfig::default();
-    if a.peer && a.method != "bot" {
+    if a.peer && !["bot", "sdcn"].contains(&a.method.as_str()) {
         bail!(
-            "--peer measures BoT's step only; run --method {} without --peer",
+            "--peer has PyTorch steps for bot and sdcn; run --method {} without --peer",
             a.method
         );
     }
@@ -110,10 +110,10 @@ pub fn run(a: Args) -> Result<()> {
     sync();
     let extract_ips = (a.steps as i64 * a.extract_batch) as f64 / t.elapsed().as_secs_f64();
     println!(
-        "ours:    {} train {train_ips:8.1} img/s (bs {}{}, {}x{}, {}, {} threads, {:?}{})   extract {extract_ips:8.1} img/s (bs {})",
+        "ours:    {} train {train_ips:8.2} {}/s (bs {}, {}x{}, {}, {} threads, {:?}{})   extract {extract_ips:8.1} img/s (bs {})",
         a.method,
+        if occluded.is_some() { "pairs" } else { "img" },
         a.batch_size,
-        if occluded.is_some() { " pairs" } else { "" },
         a.height,
         a.width,
         a.backbone,
@@ -130,7 +130,6 @@ pub fn run(a: Args) -> Result<()> {
             ("--height", a.height.to_string()),
             ("--width", a.width.to_string()),
             ("--batch-size", a.batch_size.to_string()),
-            ("--extract-batch", a.extract_batch.to_string()),
             ("--steps", a.steps.to_string()),
             ("--warmup", a.warmup.to_string()),
             ("--threads", tch::get_num_threads().to_string()),
@@ -141,6 +140,16 @@ pub fn run(a: Args) -> Result<()> {
         if amp {
             args.push("--amp".into());
         }
+        if a.method == "sdcn" {
+            let text = crate::bench::run_peer("tools/bench_sdcn_peer.py", &args)?;
+            let v: serde_json::Value =
+                serde_json::from_str(text.lines().last().unwrap_or("")).context("peer output")?;
+            let pt = v["train_pairs_per_s"].as_f64().unwrap_or(f64::NAN);
+            println!("pytorch: sdcn train {pt:8.2} pairs/s   ({} threads)", v["threads"]);
+            println!("ratio:   train {:.2}x", train_ips / pt);
+            return Ok(());
+        }
+        args.extend(["--extract-batch".to_string(), a.extract_batch.to_string()]);
         let text = crate::bench::run_peer("tools/bench_train_peer.py", &args)?;
         let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("")).context("peer output")?;
         let (pt, pe) = (

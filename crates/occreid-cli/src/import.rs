@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use occreid_model::methods::sdcn::{load_authors_state, AuthorsModule};
 use occreid_model::methods::build;
+use occreid_model::methods::sdcn::{load_authors_state, AuthorsModule};
 use occreid_model::weights::read_state_dict;
 use occreid_torch::tch::Device;
 use occreid_train::checkpoint::{self, CheckpointMeta};

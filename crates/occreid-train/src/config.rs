@@ -334,11 +334,33 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig, ConfigErro
 
 /// Deserialises a merged table (all keys already checked).
 pub fn from_table(table: Table) -> Result<TrainConfig, ConfigError> {
-    let config: TrainConfig = Value::Table(table)
+    let config: TrainConfig = Value::Table(table.clone())
         .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        .map_err(|e: toml::de::Error| ConfigError::Invalid(format!("{}{}", failing_key(&table), e.message())))?;
     config.validate()?;
     Ok(config)
+}
+
+/// `"section.key: "` of the first value that does not deserialise on its own (over the defaults), so a
+/// bad value is reported with its key (toml's message names only the type or variant it expected).
+fn failing_key(table: &Table) -> String {
+    let fails = |t: Table| Value::Table(t).try_into::<TrainConfig>().is_err();
+    for (section, value) in table {
+        let alone = Table::from_iter([(section.clone(), value.clone())]);
+        if !fails(alone) {
+            continue;
+        }
+        if let Value::Table(keys) = value {
+            for (key, v) in keys {
+                let one = Table::from_iter([(key.clone(), v.clone())]);
+                if fails(Table::from_iter([(section.clone(), Value::Table(one))])) {
+                    return format!("{section}.{key}: ");
+                }
+            }
+        }
+        return format!("{section}: ");
+    }
+    String::new()
 }
 
 impl TrainConfig {

@@ -28,3 +28,44 @@ fn every_preset_loads() {
     assert_eq!(demo.model.backbone, "resnet18".parse().unwrap());
     assert_eq!(demo.loss, TrainConfig::default().loss, "the demo keeps BoT's losses");
 }
+
+/// `sdcn_vgn.toml` is §2.6's recipe table, with the DAAO schedule (epoch 1 at 2e-6, 2e-4 from epoch 11,
+/// ×0.1 at epochs 41 and 71 in 1-based counting), and contradicting settings are refused up front.
+#[test]
+fn sdcn_vgn_preset_is_the_daao_recipe_and_contradictions_are_refused() {
+    use occreid_model::methods::sdcn::Reading;
+    use occreid_train::config::SamplerKind;
+    let c = load(&configs().join("sdcn_vgn.toml"), &[]).unwrap();
+    assert_eq!(c.method, "sdcn_vgn");
+    assert_eq!(c.sdcn.reading, Reading::Intended);
+    assert_eq!(
+        (c.data.sampler, c.data.batch_size, c.data.instances_per_id),
+        (SamplerKind::ClassUniform, 32, 4)
+    );
+    assert_eq!(
+        (c.data.steps_per_epoch, c.data.color_jitter),
+        (488, [0.25, 0.15, 0.25, 0.0])
+    );
+    assert_eq!((c.data.pad, c.data.random_erasing, c.train.epochs), (0, 0.0, 150));
+    let lr = |e: usize| c.optim.lr(e);
+    assert!((lr(1) - 2e-6).abs() < 1e-18, "{}", lr(1));
+    assert!((lr(11) - 2e-4).abs() < 1e-15 && (lr(40) - 2e-4).abs() < 1e-15);
+    assert!((lr(41) - 2e-5).abs() < 1e-15 && (lr(71) - 2e-6).abs() < 1e-16);
+    assert_eq!(
+        (c.sdcn.nl_lr, c.sdcn.consistency_weight, c.sdcn.verification_weight),
+        (3.5e-5, 0.01, 0.001)
+    );
+
+    let refused = |sets: &[&str], says: &str| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let e = load(&configs().join("sdcn_vgn.toml"), &sets).unwrap_err().to_string();
+        assert!(e.contains(says), "{sets:?}: {e}");
+    };
+    refused(&["sdcn.vgn=\"v.ckpt\"", "sdcn.vgn_epochs=10"], "contradict");
+    refused(&["data.sampler=\"identity\""], "steps_per_epoch");
+    refused(&["sdcn.reading=\"as_written\""], "reading");
+    refused(&["sdcn.vgn_bn=\"maybe\""], "vgn_bn");
+    refused(&["optim.schedule_first_epoch=2"], "schedule_first_epoch");
+    refused(&["method=\"sdcn_vgm\""], "sdcn_vgm");
+    refused(&["data.color_jitter=[0.2, 0.1, 0.1, 0.9]"], "color_jitter");
+}

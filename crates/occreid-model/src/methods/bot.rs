@@ -137,14 +137,7 @@ impl Method for Bot {
     fn param_groups(&self) -> Vec<ParamGroup> {
         let mut model = Vec::new();
         let mut centers = Vec::new();
-        let mut vars: Vec<(String, Tensor)> = self
-            .vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, t) in vars {
+        for (name, t) in super::trainable(&self.vs) {
             if name.starts_with(CENTERS) {
                 centers.push((name, t));
             } else {

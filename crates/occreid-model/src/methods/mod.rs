@@ -237,6 +237,13 @@ pub struct Built {
     pub pretrained: Option<LoadReport>,
 }
 
+/// The trainable tensors of `vs` by name, sorted (the order optimiser state is saved in).
+pub(crate) fn trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
 /// Builds method `name` for `num_classes` training identities on `device`.
 pub fn build(name: &str, recipe: &Recipe, num_classes: i64, device: Device) -> Result<Built, MethodError> {
     match name {

@@ -16,8 +16,8 @@ use occreid_torch::tch::{Device, Kind, Reduction, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Built, Import, LossConfig, Method, MethodError, ModelConfig, ParamGroup, Recipe, StepOutput, TrainBatch, TrainView,
-    UpdateRule,
+    trainable, Built, Import, LossConfig, Method, MethodError, ModelConfig, ParamGroup, Recipe, StepOutput, TrainBatch,
+    TrainView, UpdateRule,
 };
 use crate::layers::{classifier, BnNeck, NonLocal};
 use crate::losses::{batch_hard_triplet, cross_entropy_label_smooth};
@@ -336,12 +336,6 @@ fn load_imagenet(
         return Ok(None);
     }
     Ok(Some(load_into(vs, &model.pretrained, "", prefix, false)?))
-}
-
-fn trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
 }
 
 fn paired_view(sdcn: &SdcnConfig) -> TrainView {
