@@ -100,6 +100,7 @@ pub fn run(c: Command) -> Result<()> {
         sampler: serde_json::Value::Null,
         best: None,
         loss_scaler: None,
+        method_state: serde_json::Value::Null,
         config: cfg.to_toml(),
     };
     checkpoint::save(&a.out, &tensors, &[], &meta)?;

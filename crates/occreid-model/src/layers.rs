@@ -123,3 +123,53 @@ impl NonLocal {
         (&w_y + x, w_y)
     }
 }
+
+/// CBAM as IGOAS codes it (`bfe.py: CBAM_Module(C, reduction)`): channel attention (average- and
+/// max-pooled vectors through one shared 1×1 MLP C → C/r → C with biases and ReLU, summed, sigmoid)
+/// multiplied in, then spatial attention (channel mean and max stacked, 3×3 conv 2 → 1 with bias,
+/// sigmoid) multiplied in. Names are the authors' (`fc1`, `fc2`, `conv_after_concat`).
+#[derive(Debug)]
+pub struct Cbam {
+    fc1: nn::Conv2D,
+    fc2: nn::Conv2D,
+    spatial: nn::Conv2D,
+}
+
+impl Cbam {
+    pub fn new(p: &nn::Path, channels: i64, reduction: i64) -> Self {
+        let hidden = (channels / reduction).max(1);
+        let bound = 1.0 / 18f64.sqrt(); // fan-in 2·3·3
+        let uniform = Init::Uniform { lo: -bound, up: bound };
+        Self {
+            fc1: torch_default_conv(&(p / "fc1"), channels, hidden),
+            fc2: torch_default_conv(&(p / "fc2"), hidden, channels),
+            spatial: nn::conv2d(
+                p / "conv_after_concat",
+                2,
+                1,
+                3,
+                nn::ConvConfig {
+                    padding: 1,
+                    ws_init: uniform,
+                    bs_init: uniform,
+                    ..Default::default()
+                },
+            ),
+        }
+    }
+
+    /// `(y, channel attention [B,C,1,1], spatial attention [B,1,H,W])`.
+    pub fn forward_parts(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let mlp = |v: Tensor| v.apply(&self.fc1).relu().apply(&self.fc2);
+        let channel = (mlp(x.adaptive_avg_pool2d([1, 1])) + mlp(x.adaptive_max_pool2d([1, 1]).0)).sigmoid();
+        let x = x * &channel;
+        let mean = x.mean_dim(1, true, x.kind());
+        let max = x.max_dim(1, true).0;
+        let spatial = Tensor::cat(&[mean, max], 1).apply(&self.spatial).sigmoid();
+        (&x * &spatial, channel, spatial)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_parts(x).0
+    }
+}

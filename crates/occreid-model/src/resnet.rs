@@ -24,8 +24,17 @@ impl Depth {
             Depth::R101 => [3, 4, 23, 3],
         }
     }
-    fn bottleneck(self) -> bool {
+    pub fn bottleneck(self) -> bool {
         matches!(self, Depth::R50 | Depth::R101)
+    }
+    /// Output channels of layer `index` (1..=4): 64/128/256/512 × 4 for bottlenecks.
+    pub fn channels(self, index: usize) -> i64 {
+        let planes = 64 << (index - 1);
+        if self.bottleneck() {
+            planes * 4
+        } else {
+            planes
+        }
     }
     /// Channels of the final feature map (512 for basic blocks, 2048 for bottlenecks).
     pub fn out_channels(self) -> i64 {
@@ -109,15 +118,58 @@ fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, c, cfg)
 }
 
+/// How a batch norm runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BnMode {
+    /// Batch statistics, running statistics updated (momentum 0.1).
+    Train,
+    /// Batch statistics, running statistics untouched: the replicas after the first under
+    /// `nn.DataParallel`, whose updates are discarded.
+    TrainFrozenStats,
+    /// Running statistics.
+    Eval,
+}
+
+impl BnMode {
+    pub fn train(train: bool) -> Self {
+        if train {
+            BnMode::Train
+        } else {
+            BnMode::Eval
+        }
+    }
+}
+
+/// `bn` applied to `x` in `mode` (eps 1e-5, momentum 0.1 as tch's and PyTorch's defaults).
+pub fn batch_norm(bn: &nn::BatchNorm, x: &Tensor, mode: BnMode) -> Tensor {
+    match mode {
+        BnMode::Train => x.apply_t(bn, true),
+        BnMode::Eval => x.apply_t(bn, false),
+        BnMode::TrainFrozenStats => Tensor::batch_norm(
+            x,
+            bn.ws.as_ref(),
+            bn.bs.as_ref(),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            true,
+            0.1,
+            1e-5,
+            false,
+        ),
+    }
+}
+
+/// One residual block (torchvision `BasicBlock` / `Bottleneck`, v1.5: the 3×3 convolution strides).
 #[derive(Debug)]
-struct Block {
+pub struct Block {
     convs: Vec<nn::Conv2D>,
     bns: Vec<nn::BatchNorm>,
     downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
 }
 
 impl Block {
-    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, bottleneck: bool) -> Self {
+    /// Convolutions initialised as torchvision's ResNet does (kaiming-normal fan-out).
+    pub fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, bottleneck: bool) -> Self {
         let expansion = if bottleneck { 4 } else { 1 };
         let c_out = planes * expansion;
         let (convs, bns) = if bottleneck {
@@ -146,21 +198,75 @@ impl Block {
         Self { convs, bns, downsample }
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_mode(x, BnMode::train(train))
+    }
+
+    pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Tensor {
         let mut y = x.shallow_clone();
         let last = self.convs.len() - 1;
         for (k, (c, b)) in self.convs.iter().zip(&self.bns).enumerate() {
-            y = y.apply(c).apply_t(b, train);
+            y = batch_norm(b, &y.apply(c), mode);
             if k < last {
                 y = y.relu();
             }
         }
         let identity = match &self.downsample {
-            Some((c, b)) => x.apply(c).apply_t(b, train),
+            Some((c, b)) => batch_norm(b, &x.apply(c), mode),
             None => x.shallow_clone(),
         };
         (y + identity).relu()
     }
+}
+
+/// One residual stage on its own (torchvision `layer{index}`, index 1..=4) with the given first stride,
+/// for networks that use the stages separately (IGOAS's shared trunk and two layer4 copies).
+#[derive(Debug)]
+pub struct ResLayer {
+    blocks: Vec<Block>,
+}
+
+impl ResLayer {
+    pub fn new(p: &nn::Path, depth: Depth, index: usize, stride: i64) -> Self {
+        let c_in = if index == 1 { 64 } else { depth.channels(index - 1) };
+        let planes = 64 << (index - 1);
+        let n = depth.blocks()[index - 1];
+        let blocks = (0..n)
+            .map(|b| {
+                let c = if b == 0 { c_in } else { depth.channels(index) };
+                Block::new(&(p / b), c, planes, if b == 0 { stride } else { 1 }, depth.bottleneck())
+            })
+            .collect();
+        Self { blocks }
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_mode(x, BnMode::train(train))
+    }
+
+    pub fn forward_mode(&self, x: &Tensor, mode: BnMode) -> Tensor {
+        self.blocks
+            .iter()
+            .fold(x.shallow_clone(), |y, b| b.forward_mode(&y, mode))
+    }
+}
+
+/// torchvision's stem convolution (7×7, stride 2) and BatchNorm, initialised as in [`ResNet`].
+pub fn stem(p_conv: nn::Path, p_bn: nn::Path) -> (nn::Conv2D, nn::BatchNorm) {
+    let conv1 = nn::conv2d(
+        p_conv,
+        3,
+        64,
+        7,
+        nn::ConvConfig {
+            stride: 2,
+            padding: 3,
+            bias: false,
+            ws_init: TORCHVISION_CONV_INIT,
+            ..Default::default()
+        },
+    );
+    (conv1, bn(p_bn, 64))
 }
 
 /// A ResNet trunk without the classifier (`fc`): image batch [B, 3, H, W] → feature map [B, C, h, w].
@@ -169,45 +275,22 @@ pub struct ResNet {
     config: ResNetConfig,
     conv1: nn::Conv2D,
     bn1: nn::BatchNorm,
-    layers: Vec<Vec<Block>>,
+    layers: Vec<ResLayer>,
 }
 
 impl ResNet {
     pub fn new(p: &nn::Path, config: ResNetConfig) -> Self {
-        let bottleneck = config.depth.bottleneck();
-        let expansion = if bottleneck { 4 } else { 1 };
-        let conv1 = nn::conv2d(
-            p / "conv1",
-            3,
-            64,
-            7,
-            nn::ConvConfig {
-                stride: 2,
-                padding: 3,
-                bias: false,
-                ws_init: TORCHVISION_CONV_INIT,
-                ..Default::default()
-            },
-        );
-        let bn1 = bn(p / "bn1", 64);
-        let mut c_in = 64;
-        let mut layers = Vec::new();
-        for (i, (&n, planes)) in config.depth.blocks().iter().zip([64, 128, 256, 512]).enumerate() {
-            let stride = match i {
-                0 => 1,
-                3 => config.last_stride,
-                _ => 2,
-            };
-            let lp = p / format!("layer{}", i + 1);
-            let blocks = (0..n)
-                .map(|b| {
-                    let block = Block::new(&(&lp / b), c_in, planes, if b == 0 { stride } else { 1 }, bottleneck);
-                    c_in = planes * expansion;
-                    block
-                })
-                .collect();
-            layers.push(blocks);
-        }
+        let (conv1, bn1) = stem(p / "conv1", p / "bn1");
+        let layers = (1..=4)
+            .map(|i| {
+                let stride = match i {
+                    1 => 1,
+                    4 => config.last_stride,
+                    _ => 2,
+                };
+                ResLayer::new(&(p / format!("layer{i}")), config.depth, i, stride)
+            })
+            .collect();
         Self {
             config,
             conv1,
@@ -231,9 +314,7 @@ impl ResNet {
         y = y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         let mut out = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            for block in layer {
-                y = block.forward_t(&y, train);
-            }
+            y = layer.forward_t(&y, train);
             out.push(y.shallow_clone());
         }
         out

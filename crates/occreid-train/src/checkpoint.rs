@@ -30,6 +30,9 @@ pub struct CheckpointMeta {
     pub sampler: serde_json::Value,
     pub best: Option<BestScore>,
     pub loss_scaler: Option<crate::optim::LossScaler>,
+    /// The method's own resumable state (`Method::state`); null when it has none.
+    #[serde(default)]
+    pub method_state: serde_json::Value,
     /// The resolved config (TOML) the run was started with.
     pub config: String,
 }
@@ -225,6 +228,7 @@ mod tests {
                 map: 0.25,
             }),
             loss_scaler: None,
+            method_state: serde_json::Value::Null,
             config: "seed = 1\n".into(),
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use occreid_data::datasets::ReaderOptions;
 use occreid_data::occluders::{OccluderKind, Position};
 use occreid_data::transforms::Interpolation;
+use occreid_model::methods::igoas::IgoasConfig;
 use occreid_model::methods::sdcn::SdcnConfig;
 use occreid_model::methods::{LossConfig, ModelConfig, Recipe, RECIPE_NAMES};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ pub struct TrainConfig {
     pub test: TestConfig,
     /// SDCN + VGN's own settings (ignored by other methods).
     pub sdcn: SdcnConfig,
+    /// IGOAS's own settings (ignored by other methods).
+    pub igoas: IgoasConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +161,8 @@ pub struct RunConfig {
     pub epochs: usize,
     /// Evaluate every this many epochs (and always after the last one); 0 = only at the end.
     pub eval_period: usize,
+    /// Further epochs to evaluate at (IGOAS reports its epoch-60 checkpoint).
+    pub eval_epochs: Vec<usize>,
     /// `auto`, `cpu` or `cuda`.
     pub device: String,
     /// Mixed precision (CUDA only): fp16 autocast with a dynamic loss scale.
@@ -207,6 +212,7 @@ impl Default for TrainConfig {
             train: RunConfig::default(),
             test: TestConfig::default(),
             sdcn: SdcnConfig::default(),
+            igoas: IgoasConfig::default(),
         }
     }
 }
@@ -261,6 +267,7 @@ impl Default for RunConfig {
         Self {
             epochs: 120,
             eval_period: 40,
+            eval_epochs: Vec::new(),
             device: "auto".into(),
             amp: false,
             threads: 0,
@@ -370,6 +377,7 @@ impl TrainConfig {
             model: self.model.clone(),
             loss: self.loss.clone(),
             sdcn: self.sdcn.clone(),
+            igoas: self.igoas.clone(),
         }
     }
 
@@ -377,6 +385,7 @@ impl TrainConfig {
         self.model = r.model;
         self.loss = r.loss;
         self.sdcn = r.sdcn;
+        self.igoas = r.igoas;
     }
 
     /// The full resolved config as TOML (written into every run folder).

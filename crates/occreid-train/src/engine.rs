@@ -286,6 +286,10 @@ impl Engine {
         let mut engine = Self::build(cfg, split, run_dir, Init::FromCheckpoint)?;
         load_model_tensors(engine.method.as_ref(), &loaded.model, &path)?;
         engine.optimizer.load_state(&loaded.optim, meta.optimizer_steps)?;
+        engine
+            .method
+            .restore_state(&meta.method_state)
+            .map_err(|e| TrainError::Resume(format!("{}: {e}", path.display())))?;
         engine.sampler.restore(meta.sampler)?;
         engine.epoch = meta.epoch;
         engine.global_batch = meta.global_batch;
@@ -440,7 +444,10 @@ impl Engine {
             let epoch = self.epoch + 1;
             let mut record = self.train_epoch(epoch, self.cfg.optim.lr(epoch))?;
             let period = self.cfg.train.eval_period;
-            if epoch == self.cfg.train.epochs || (period > 0 && epoch.is_multiple_of(period)) {
+            if epoch == self.cfg.train.epochs
+                || (period > 0 && epoch.is_multiple_of(period))
+                || self.cfg.train.eval_epochs.contains(&epoch)
+            {
                 record.eval = Some(self.evaluate_now()?);
                 record.test_sets = self
                     .test_set_evaluations()
@@ -590,6 +597,11 @@ impl Engine {
             },
             best: self.best,
             loss_scaler: self.scaler.clone(),
+            method_state: if full {
+                self.method.state()
+            } else {
+                serde_json::Value::Null
+            },
             config: self.cfg.to_toml(),
         }
     }

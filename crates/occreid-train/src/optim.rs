@@ -19,6 +19,9 @@ struct Group {
     first: Vec<Option<Tensor>>,
     /// Adam: second moments.
     second: Vec<Option<Tensor>>,
+    /// Updates each parameter has received (torch keeps Adam's bias-correction `step` per parameter:
+    /// a parameter frozen for the first epochs, as in IGOAS's fixbase, starts its count late).
+    updates: Vec<u64>,
 }
 
 pub struct Optimizer {
@@ -64,6 +67,7 @@ impl Optimizer {
                     rule: g.rule,
                     first: (0..g.params.len()).map(|_| None).collect(),
                     second: (0..g.params.len()).map(|_| None).collect(),
+                    updates: vec![0; g.params.len()],
                     params: g.params,
                 })
                 .collect(),
@@ -98,7 +102,6 @@ impl Optimizer {
     /// One update: the main rule with learning rate `lr`, fixed-rate groups with their own.
     pub fn step(&mut self, main_lr: f64) {
         self.steps += 1;
-        let t = self.steps as i32;
         no_grad(|| {
             for g in &mut self.groups {
                 let lr = match g.rule {
@@ -117,6 +120,8 @@ impl Optimizer {
                     if !grad.defined() {
                         continue;
                     }
+                    g.updates[i] += 1;
+                    let t = g.updates[i] as i32;
                     match g.rule {
                         UpdateRule::FixedSgd { lr, grad_scale } => {
                             let _ = p.g_sub_(&(grad * grad_scale * lr));
@@ -165,7 +170,8 @@ impl Optimizer {
         });
     }
 
-    /// State tensors named `<group>.<first|second>.<param>` (only those created so far).
+    /// State tensors named `<group>.<first|second>.<param>` (only those created so far), and
+    /// `<group>.updates.<param>` (int64) for parameters whose update count differs from the step count.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for g in &self.groups {
@@ -174,6 +180,9 @@ impl Optimizer {
                     if let Some(t) = slot {
                         out.push((format!("{}.{which}.{name}", g.name), t.shallow_clone()));
                     }
+                }
+                if g.updates[i] != self.steps {
+                    out.push((format!("{}.updates.{name}", g.name), Tensor::from(g.updates[i] as i64)));
                 }
             }
         }
@@ -209,6 +218,10 @@ impl Optimizer {
                         None => *slot = None,
                     }
                 }
+                g.updates[i] = match tensors.get(&format!("{}.updates.{name}", g.name)) {
+                    Some(t) => t.int64_value(&[]) as u64,
+                    None => steps,
+                };
             }
         }
         self.steps = steps;

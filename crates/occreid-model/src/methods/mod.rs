@@ -10,15 +10,17 @@ use crate::resnet::Depth;
 use crate::weights::{LoadReport, WeightsError};
 
 pub mod bot;
+pub mod igoas;
 pub mod sdcn;
 
+use igoas::IgoasConfig;
 use sdcn::SdcnConfig;
 
 /// Registry names of the methods [`build`] knows.
-pub const METHOD_NAMES: &[&str] = &["bot", "vgn", "sdcn"];
+pub const METHOD_NAMES: &[&str] = &["bot", "vgn", "sdcn", "igoas"];
 
 /// Names a config's `method` may take: the methods, and the multi-stage plans of [`plan`].
-pub const RECIPE_NAMES: &[&str] = &["bot", "sdcn_vgn", "vgn", "sdcn"];
+pub const RECIPE_NAMES: &[&str] = &["bot", "sdcn_vgn", "vgn", "sdcn", "igoas"];
 
 /// Everything a method is built from: the network, the losses, and each method's own section.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,6 +28,7 @@ pub struct Recipe {
     pub model: ModelConfig,
     pub loss: LossConfig,
     pub sdcn: SdcnConfig,
+    pub igoas: IgoasConfig,
 }
 
 /// One stage of a training plan: the method it trains, the run sub-folder (empty for a single-stage
@@ -69,6 +72,7 @@ pub fn plan(name: &str, recipe: &Recipe) -> Result<Vec<Stage>, MethodError> {
         "bot" => Ok(vec![single("bot")]),
         "vgn" => Ok(vec![single("vgn")]),
         "sdcn" => Ok(vec![single("sdcn")]),
+        "igoas" => Ok(vec![single("igoas")]),
         other => Err(MethodError::Unknown(other.to_string())),
     }
 }
@@ -209,6 +213,13 @@ pub trait Method {
     fn imports(&self) -> Vec<Import> {
         Vec::new()
     }
+    /// State besides tensors that a resumed run needs (e.g. a random stream the method draws from).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn restore_state(&self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
     /// Forward pass in training mode with the loss terms of `batch`.
     fn losses(&self, batch: &TrainBatch) -> StepOutput;
     /// Test-time feature of normalised images `[B, 3, H, W]` (eval mode; the caller disables grads).
@@ -250,6 +261,7 @@ pub fn build(name: &str, recipe: &Recipe, num_classes: i64, device: Device) -> R
         "bot" => bot::Bot::build(&recipe.model, &recipe.loss, num_classes, device),
         "vgn" => sdcn::Vgn::build(recipe, num_classes, device),
         "sdcn" => sdcn::Sdcn::build(recipe, num_classes, device),
+        "igoas" => igoas::Igoas::build(recipe, num_classes, device),
         "sdcn_vgn" => Err(MethodError::Plan(name.to_string())),
         other => Err(MethodError::Unknown(other.to_string())),
     }
