@@ -294,3 +294,15 @@ fn self_weighted_id_loss_and_mask_loss_backpropagate_as_the_authors() {
     assert_close("d/dp1", &p1.grad(), &npy("loss/grad_p1.npy"), 1e-5);
     assert_close("d/dp2", &p2.grad(), &npy("loss/grad_p2.npy"), 1e-5);
 }
+
+#[test]
+fn unknown_fixbase_modules_and_bad_shards_are_refused() {
+    let mut r = recipe("resnet18", 1);
+    r.igoas.fixbase_open = vec!["res_part1".into(), "layer5".into()];
+    let e = Igoas::new(&r, 4, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("'layer5'") && e.contains("layer41"), "{e}");
+    let mut r = recipe("resnet18", 1);
+    r.igoas.shards = 0;
+    let e = Igoas::new(&r, 4, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("shards"), "{e}");
+}

@@ -465,6 +465,19 @@ impl TrainConfig {
                 "data.test_sets: two sets are named the same ({names:?}); give them distinct `name`s"
             ));
         }
+        if self.method == "igoas" {
+            let g = &self.igoas;
+            if g.fixbase_epochs >= self.train.epochs {
+                return bad(format!(
+                    "igoas.fixbase_epochs ({}) must be shorter than train.epochs ({}): the whole network never trains",
+                    g.fixbase_epochs, self.train.epochs
+                ));
+            }
+            let (h, w) = (d.height as usize, d.width as usize);
+            if let Some(why) = (0..self.train.epochs).find_map(|e| g.igo.impossible(h, w, e)) {
+                return bad(format!("[igoas.igo] makes the IGO block impossible: {why}"));
+            }
+        }
         if self.method == "sdcn_vgn" && !self.sdcn.vgn.is_empty() && self.sdcn.vgn_epochs > 0 {
             return bad(
                 "sdcn.vgn (a trained VGN: stage 2 only) and sdcn.vgn_epochs (train the VGN first) contradict each \

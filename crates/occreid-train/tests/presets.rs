@@ -69,3 +69,34 @@ fn sdcn_vgn_preset_is_the_daao_recipe_and_contradictions_are_refused() {
     refused(&["method=\"sdcn_vgm\""], "sdcn_vgm");
     refused(&["data.color_jitter=[0.2, 0.1, 0.1, 0.9]"], "color_jitter");
 }
+
+/// `igoas.toml` is §3.5's table (multi-step at 0-based epochs 20 and 40, no warmup), and settings that
+/// make IGO impossible or fixbase endless are refused before anything runs.
+#[test]
+fn igoas_preset_is_the_bfe_recipe_and_impossible_settings_are_refused() {
+    let c = load(&configs().join("igoas.toml"), &[]).unwrap();
+    assert_eq!(
+        (c.method.as_str(), c.data.height, c.data.width, c.data.batch_size),
+        ("igoas", 384, 128, 64)
+    );
+    assert_eq!(
+        (c.train.epochs, c.train.eval_epochs.clone(), c.igoas.fixbase_epochs),
+        (90, vec![60], 5)
+    );
+    let lr = |e: usize| c.optim.lr(e);
+    assert!((lr(1) - 3e-4).abs() < 1e-15 && (lr(20) - 3e-4).abs() < 1e-15);
+    assert!((lr(21) - 3e-5).abs() < 1e-16 && (lr(41) - 3e-6).abs() < 1e-17 && (lr(90) - 3e-6).abs() < 1e-17);
+    assert_eq!(c.igoas.shards, 2);
+
+    let refused = |sets: &[&str], says: &str| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let e = load(&configs().join("igoas.toml"), &sets).unwrap_err().to_string();
+        assert!(e.contains(says), "{sets:?}: {e}");
+    };
+    refused(&["igoas.fixbase_epochs=90"], "fixbase_epochs");
+    refused(&["igoas.igo.start=1.2"], "outside (0, 1)");
+    refused(&["igoas.igo.plateau=1.0"], "epoch 56");
+    refused(&["igoas.igo.aspect=[0.01, 0.02]"], "no box");
+    refused(&["igoas.igo.aspect=[1.0, 0.5]"], "low <= high");
+    refused(&["igoas.mask_loss=\"global\""], "igoas.mask_loss");
+}

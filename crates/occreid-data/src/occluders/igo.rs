@@ -3,13 +3,71 @@ use serde::{Deserialize, Serialize};
 
 use crate::transforms::{fill_rect, py_round, RandomSource, Rect};
 
-/// Occluded area fraction at 0-based epoch `e`: `0.1 + 0.4·e/90` up to epoch 55 (`epochm`), then 1/3.
-pub fn igo_area_ratio(epoch: usize) -> f64 {
-    if epoch <= 55 {
-        0.1 + 0.4 * epoch as f64 / 90.0
-    } else {
-        1.0 / 3.0
+/// The IGO block's occluded-area schedule and box shape: `r(e) = start + growth·e/span` up to epoch
+/// `last_growing_epoch` (`epochm`), then `plateau`; aspect (height / width) drawn from `aspect`.
+/// Defaults: `BatchIncErasing(epochm=55, p=1/3, r1=0.5, r2=1)` with the 0.1 + 0.4·e/90 growth.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IgoSchedule {
+    pub start: f64,
+    pub growth: f64,
+    pub span: f64,
+    pub last_growing_epoch: usize,
+    pub plateau: f64,
+    pub aspect: [f64; 2],
+}
+
+impl Default for IgoSchedule {
+    fn default() -> Self {
+        Self {
+            start: 0.1,
+            growth: 0.4,
+            span: 90.0,
+            last_growing_epoch: 55,
+            plateau: 1.0 / 3.0,
+            aspect: [0.5, 1.0],
+        }
     }
+}
+
+impl IgoSchedule {
+    /// Occluded area fraction at 0-based `epoch`.
+    pub fn ratio(&self, epoch: usize) -> f64 {
+        if epoch <= self.last_growing_epoch {
+            self.start + self.growth * epoch as f64 / self.span
+        } else {
+            self.plateau
+        }
+    }
+
+    /// Why no box can be drawn for an `h × w` input at 0-based `epoch` (the reference would loop
+    /// 10⁶ times and crash), or `None` when one can.
+    pub fn impossible(&self, h: usize, w: usize, epoch: usize) -> Option<String> {
+        let r = self.ratio(epoch);
+        let [lo, hi] = self.aspect;
+        if !(r > 0.0 && r < 1.0) {
+            return Some(format!("occluded area ratio {r} at epoch {epoch} is outside (0, 1)"));
+        }
+        if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+            return Some(format!("aspect range [{lo}, {hi}] must satisfy 0 < low <= high"));
+        }
+        let target = (h * w) as f64 * r;
+        if target.sqrt() > w as f64 {
+            return None; // full-width band of round(A / w) <= h rows
+        }
+        let fits = (0..=1000).any(|k| {
+            let ar = lo + (hi - lo) * k as f64 / 1000.0;
+            py_round((target * ar).sqrt()) <= h as i64 && py_round((target / ar).sqrt()) <= w as i64
+        });
+        (!fits).then(|| {
+            format!("no box of area {target:.0} px with aspect in [{lo}, {hi}] fits a {h}x{w} input at epoch {epoch}")
+        })
+    }
+}
+
+/// Occluded area fraction at 0-based epoch `e` with the reference's schedule.
+pub fn igo_area_ratio(epoch: usize) -> f64 {
+    IgoSchedule::default().ratio(epoch)
 }
 
 /// One IGO rectangle and its per-channel fill (in normalised units, as stored in an `f32` tensor).
@@ -24,15 +82,24 @@ pub struct IgoOcclusion {
 /// `rw ≤ w` and `rh ≤ h` (at most 10⁶ attempts); then `sx ~ U{0..h−rh}`, `sy ~ U{0..w−rw}`; then three
 /// fills `U(0, 1)`. `None` only if every attempt fails (the reference would crash there).
 pub fn igo_draw<R: RandomSource>(h: usize, w: usize, epoch: usize, rng: &mut R) -> Option<IgoOcclusion> {
+    igo_draw_with(h, w, epoch, &IgoSchedule::default(), rng)
+}
+
+/// [`igo_draw`] with another schedule.
+pub fn igo_draw_with<R: RandomSource>(
+    h: usize,
+    w: usize,
+    epoch: usize,
+    schedule: &IgoSchedule,
+    rng: &mut R,
+) -> Option<IgoOcclusion> {
+    // Evaluated as the reference does: area · (r1 + r2·e/span), or area · p.
     let area = (h * w) as f64;
-    let target = if epoch <= 55 {
-        area * (0.1 + 0.4 * epoch as f64 / 90.0)
-    } else {
-        area * (1.0 / 3.0)
-    };
+    let target = area * schedule.ratio(epoch);
+    let [lo, hi] = schedule.aspect;
     for _ in 0..1_000_000 {
         let (rh, rw) = if target.sqrt() <= w as f64 {
-            let ar = rng.uniform(0.5, 1.0);
+            let ar = rng.uniform(lo, hi);
             (py_round((target * ar).sqrt()), py_round((target / ar).sqrt()))
         } else {
             (py_round(target / w as f64), w as i64)

@@ -11,5 +11,5 @@ pub mod igo;
 pub mod robustness;
 
 pub use daao::{daao_box, paste_patch, pick_donor, DaaoOccluder, DaaoPair, PairAugment};
-pub use igo::{batch_inc_erasing, igo_apply, igo_area_ratio, igo_draw, IgoOcclusion};
+pub use igo::{batch_inc_erasing, igo_apply, igo_area_ratio, igo_draw, igo_draw_with, IgoOcclusion, IgoSchedule};
 pub use robustness::{occlude, robustness_grid, OccludedImage, OccluderError, OccluderKind, Position, AREA_RATIOS};

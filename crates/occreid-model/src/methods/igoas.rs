@@ -10,7 +10,7 @@
 //! BN, `layer41`, `res_part2.conv3`, `att_module2.fc1`, `reduction1.1`, …).
 use std::cell::RefCell;
 
-use occreid_data::occluders::igo_draw;
+use occreid_data::occluders::{igo_draw_with, IgoSchedule};
 use occreid_data::transforms::PyRandom;
 use occreid_torch::tch::nn::{self, Init, VarStore};
 use occreid_torch::tch::{no_grad, Device, Kind, Reduction, Tensor};
@@ -45,6 +45,10 @@ pub struct IgoasConfig {
     pub shards: usize,
     /// Seed of the Python `random` stream the IGO draws replay (the training script seeds it with 1).
     pub igo_seed: u64,
+    /// The IGO block's area schedule and aspect range (`[igoas.igo]`).
+    pub igo: IgoSchedule,
+    /// The modules that train during the fixbase epochs (`open_specified_layers`); the rest are frozen.
+    pub fixbase_open: Vec<String>,
 }
 
 impl Default for IgoasConfig {
@@ -55,20 +59,41 @@ impl Default for IgoasConfig {
             mask_weight: 1.0,
             shards: 2,
             igo_seed: 1,
+            igo: IgoSchedule::default(),
+            fixbase_open: FIXBASE_OPEN.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
 
-/// The modules that train during the fixbase epochs (`open_specified_layers`); the rest are frozen.
+/// bfe.py's fixbase list (`open_layers` in configs/bfe.yaml).
 const FIXBASE_OPEN: [&str; 8] = [
-    "res_part1.",
-    "res_part2.",
-    "classifier1.",
-    "classifier2.",
-    "reduction1.",
-    "reduction2.",
-    "att1.",
-    "att_module2.",
+    "res_part1",
+    "res_part2",
+    "classifier1",
+    "classifier2",
+    "reduction1",
+    "reduction2",
+    "att1",
+    "att_module2",
+];
+
+/// The network's top-level modules (the names `fixbase_open` may list).
+pub const MODULES: [&str; 15] = [
+    "layer0",
+    "layer1",
+    "layer2",
+    "layer3",
+    "layer41",
+    "layer42",
+    "res_part1",
+    "res_part2",
+    "att1",
+    "att_module2",
+    "reduction1",
+    "reduction2",
+    "classifier1",
+    "classifier2",
+    "classifier3",
 ];
 
 /// Linear(in → 512) + BatchNorm1d + ReLU: weights kaiming-normal (fan-out), bias 0, BN weight N(1, 0.02).
@@ -168,6 +193,15 @@ impl Igoas {
                 what: "igoas.shards / igoas.mask_weight",
                 value: format!("{} / {}", cfg.shards, cfg.mask_weight),
                 expected: "at least 1 shard, a finite non-negative weight",
+            });
+        }
+        if let Some(bad) = cfg.fixbase_open.iter().find(|m| !MODULES.contains(&m.as_str())) {
+            return Err(MethodError::Bad {
+                what: "igoas.fixbase_open",
+                value: format!("'{bad}'"),
+                expected: "module names of the IGOAS network: layer0, layer1, layer2, layer3, layer41, layer42, \
+                           res_part1, res_part2, att1, att_module2, reduction1, reduction2, classifier1, classifier2, \
+                           classifier3",
             });
         }
         let depth = recipe.model.backbone;
@@ -315,7 +349,13 @@ impl Igoas {
     /// method's Python-`random` stream at 0-based `epoch`; returns the occluded copy and the mask.
     pub fn igo(&self, x: &Tensor, epoch: usize) -> (Tensor, Tensor) {
         let (b, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
-        let occ = igo_draw(h as usize, w as usize, epoch, &mut *self.igo_rng.borrow_mut());
+        let occ = igo_draw_with(
+            h as usize,
+            w as usize,
+            epoch,
+            &self.cfg.igo,
+            &mut *self.igo_rng.borrow_mut(),
+        );
         let x_occ = x.copy();
         let mask = Tensor::ones([b, 1, h, w], (x.kind(), x.device()));
         if let Some(o) = occ {
@@ -349,7 +389,8 @@ impl Igoas {
         for (name, t) in self.vs.variables() {
             let is_buffer = name.ends_with("running_mean") || name.ends_with("running_var");
             if !is_buffer {
-                let open = FIXBASE_OPEN.iter().any(|p| name.starts_with(p));
+                let module = name.split('.').next().unwrap_or_default();
+                let open = self.cfg.fixbase_open.iter().any(|m| m == module);
                 let _ = t.set_requires_grad(open || !on);
             }
         }
