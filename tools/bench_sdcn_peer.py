@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_resnet import channels, make_layer
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--backbone", default="resnet50")
 ap.add_argument("--height", type=int, default=256)
@@ -34,54 +36,16 @@ if a.threads > 0:
 dev = torch.device(a.device)
 torch.manual_seed(0)
 
-BLOCKS = {"resnet18": ([2, 2, 2, 2], False), "resnet34": ([3, 4, 6, 3], False),
-          "resnet50": ([3, 4, 6, 3], True), "resnet101": ([3, 4, 23, 3], True)}
-
-
-class Block(nn.Module):
-    def __init__(self, c_in, planes, stride, bottleneck):
-        super().__init__()
-        exp = 4 if bottleneck else 1
-        if bottleneck:
-            self.convs = nn.ModuleList([nn.Conv2d(c_in, planes, 1, bias=False),
-                                        nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
-                                        nn.Conv2d(planes, planes * exp, 1, bias=False)])
-            self.bns = nn.ModuleList([nn.BatchNorm2d(planes), nn.BatchNorm2d(planes), nn.BatchNorm2d(planes * exp)])
-        else:
-            self.convs = nn.ModuleList([nn.Conv2d(c_in, planes, 3, stride, 1, bias=False),
-                                        nn.Conv2d(planes, planes, 3, 1, 1, bias=False)])
-            self.bns = nn.ModuleList([nn.BatchNorm2d(planes), nn.BatchNorm2d(planes)])
-        self.down = None
-        if stride != 1 or c_in != planes * exp:
-            self.down = nn.Sequential(nn.Conv2d(c_in, planes * exp, 1, stride, bias=False), nn.BatchNorm2d(planes * exp))
-
-    def forward(self, x):
-        y = x
-        for k, (c, b) in enumerate(zip(self.convs, self.bns)):
-            y = b(c(y))
-            if k < len(self.convs) - 1:
-                y = F.relu(y)
-        return F.relu(y + (x if self.down is None else self.down(x)))
-
-
 class Net(nn.Module):
     """Res50BNNeck / Res50BNNeckk: ResNet (no stem ReLU, last stride 1), GAP/GMP/sum, shared BNClassifier."""
 
     def __init__(self, backbone, classes):
         super().__init__()
-        blocks, bottleneck = BLOCKS[backbone]
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        layers, c_in = [], 64
-        for i, (n, planes) in enumerate(zip(blocks, [64, 128, 256, 512])):
-            stride = [1, 2, 2, 1][i]
-            layer = []
-            for b in range(n):
-                layer.append(Block(c_in, planes, stride if b == 0 else 1, bottleneck))
-                c_in = planes * (4 if bottleneck else 1)
-            layers.append(nn.Sequential(*layer))
-        self.layers = nn.ModuleList(layers)
-        self.dim = c_in
+        self.layers = nn.ModuleList(
+            [make_layer(backbone, i, 64 if i == 1 else channels(backbone, i - 1), [1, 2, 2, 1][i - 1]) for i in range(1, 5)])
+        c_in = self.dim = channels(backbone, 4)
         self.bn = nn.BatchNorm1d(c_in)
         self.bn.bias.requires_grad_(False)
         self.classifier = nn.Linear(c_in, classes, bias=False)

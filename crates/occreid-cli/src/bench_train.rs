@@ -13,7 +13,7 @@ use occreid_train::step::train_step;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// bot, vgn (SDCN+VGN stage 1) or sdcn (stage 2; its frozen VGN keeps random weights here)
+    /// bot, vgn (SDCN+VGN stage 1), sdcn (stage 2; its frozen VGN keeps random weights here) or igoas
     #[arg(long, default_value = "bot")]
     method: String,
     #[arg(long, default_value = "resnet50")]
@@ -63,9 +63,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     let device = resolve_device(&a.device)?;
     let defaults = TrainConfig::default();
-    if a.peer && !["bot", "sdcn"].contains(&a.method.as_str()) {
+    if a.peer && !["bot", "sdcn", "igoas"].contains(&a.method.as_str()) {
         bail!(
-            "--peer has PyTorch steps for bot and sdcn; run --method {} without --peer",
+            "--peer has PyTorch steps for bot, sdcn and igoas; run --method {} without --peer",
             a.method
         );
     }
@@ -83,7 +83,8 @@ pub fn run(a: Args) -> Result<()> {
         images: &x,
         targets: &y,
         occluded: occluded.as_ref(),
-        epoch: 1,
+        // Past IGOAS's fixbase epochs, so every module trains (the other methods ignore the epoch).
+        epoch: 10,
     };
     let sync = || {
         if let Device::Cuda(i) = device {
@@ -140,12 +141,21 @@ pub fn run(a: Args) -> Result<()> {
         if amp {
             args.push("--amp".into());
         }
-        if a.method == "sdcn" {
-            let text = crate::bench::run_peer("tools/bench_sdcn_peer.py", &args)?;
+        // The methods' own peers time the training step only: (script, JSON key, unit).
+        let own = match a.method.as_str() {
+            "igoas" => Some(("tools/bench_igoas_peer.py", "train_images_per_s", "img")),
+            "sdcn" => Some(("tools/bench_sdcn_peer.py", "train_pairs_per_s", "pairs")),
+            _ => None,
+        };
+        if let Some((script, key, unit)) = own {
+            let text = crate::bench::run_peer(script, &args)?;
             let v: serde_json::Value =
                 serde_json::from_str(text.lines().last().unwrap_or("")).context("peer output")?;
-            let pt = v["train_pairs_per_s"].as_f64().unwrap_or(f64::NAN);
-            println!("pytorch: sdcn train {pt:8.2} pairs/s   ({} threads)", v["threads"]);
+            let pt = v[key].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "pytorch: {} train {pt:8.2} {unit}/s   ({} threads)",
+                a.method, v["threads"]
+            );
             println!("ratio:   train {:.2}x", train_ips / pt);
             return Ok(());
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use occreid_model::layers::Cbam;
 use occreid_model::methods::igoas::{Igoas, IgoasConfig, IgoasOutputs};
 use occreid_model::methods::{Method, Recipe};
-use occreid_model::testing::deterministic;
+use occreid_model::testing::{assert_close, assert_scalar, formula_input, load_fixture_module};
 use occreid_torch::tch::nn::VarStore;
 use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
 use serde_json::Value;
@@ -25,47 +25,9 @@ fn npy(name: &str) -> Tensor {
     Tensor::read_npy(fixture(name)).unwrap()
 }
 
-fn input(shape: &[i64]) -> Tensor {
-    let n: i64 = shape.iter().product();
-    let x: Vec<f32> = (0..n).map(|k| (((k * 31) % 255) as f64 / 127.5 - 1.0) as f32).collect();
-    Tensor::from_slice(&x).reshape(shape)
-}
-
 fn load_module(vs: &VarStore, role: &str, case: &str, prefix: &str) {
-    let w = json("weights.json");
-    let vars = vs.variables();
-    let mut covered = 0;
-    no_grad(|| {
-        for e in w[case][role]["entries"].as_array().unwrap() {
-            let name = e[0].as_str().unwrap();
-            let shape: Vec<i64> = e[1].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-            let var = vars
-                .get(&format!("{prefix}{name}"))
-                .unwrap_or_else(|| panic!("no variable {prefix}{name}"));
-            assert_eq!(var.size(), shape, "{name}");
-            var.shallow_clone()
-                .copy_(&deterministic(name, &shape, e[2].as_i64().unwrap()));
-            covered += 1;
-        }
-    });
-    let ours = vars.keys().filter(|k| k.starts_with(prefix)).count();
-    assert_eq!(covered, ours, "every variable under '{prefix}' gets a fixture value");
-}
-
-fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
-    (a - &b).abs().max().double_value(&[]) / b.abs().max().double_value(&[])
-}
-
-fn assert_close(what: &str, got: &Tensor, want: &Tensor, rel: f64) {
-    let d = rel_diff(got, want);
-    assert!(d <= rel, "{what}: relative difference {d:e} > {rel:e}");
-}
-
-fn assert_scalar(what: &str, got: &Tensor, want: f64, rel: f64) {
-    let g = got.double_value(&[]);
-    assert!((g - want).abs() <= rel * want.abs(), "{what}: {g} vs {want}");
+    let entries = &json("weights.json")[case][role]["entries"];
+    load_fixture_module(&vs.variables(), entries, prefix, |n| Some(n.to_string()));
 }
 
 #[test]
@@ -73,7 +35,7 @@ fn cbam_matches_the_authors() {
     let mut vs = VarStore::new(Device::Cpu);
     let cbam = Cbam::new(&vs.root(), 32, 16);
     load_module(&vs, "cbam", "cbam", "");
-    let x = input(&[2, 32, 12, 4]);
+    let x = formula_input(&[2, 32, 12, 4]);
     let y = no_grad(|| cbam.forward(&x));
     assert!((y - npy("cbam/y.npy")).abs().max().double_value(&[]) <= 1e-6);
     vs.double();
@@ -109,7 +71,7 @@ fn zero_rect(mask: &Tensor) -> (i64, i64, i64, i64) {
 #[test]
 fn igo_block_replays_the_authors_python_random_stream() {
     let want = json("expected.json");
-    let x = input(&[2, 3, 384, 128]);
+    let x = formula_input(&[2, 3, 384, 128]);
     // Fresh streams seeded S before each call, seeds 0 and 1: rectangles and written fills.
     for (seed, runs) in want["igo_seeded"].as_object().unwrap() {
         for run in runs.as_array().unwrap() {
@@ -193,7 +155,7 @@ fn igoas_forward_and_losses_match_the_authors_in_train_and_eval_mode() {
     let pids = Tensor::from_slice(&[1i64, 6]);
     // Eval: the 1024-d feature in float32.
     let m = forward_model(false);
-    let x = input(&[2, 3, 384, 128]);
+    let x = formula_input(&[2, 3, 384, 128]);
     let f = no_grad(|| m.embed(&x));
     assert!((&f - npy("forward/eval_feature.npy")).abs().max().double_value(&[]) <= 1e-6);
     // Train, float64.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use occreid_model::layers::NonLocal;
 use occreid_model::methods::sdcn::{authors_name, Reading, Sdcn, SdcnConfig, Stage2Terms, Vgn};
 use occreid_model::methods::{Method, Recipe};
-use occreid_model::testing::deterministic;
+use occreid_model::testing::{assert_close, assert_scalar, formula_input, load_fixture_module};
 use occreid_torch::tch::nn::VarStore;
 use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
 use serde_json::Value;
@@ -25,37 +25,14 @@ fn npy(name: &str) -> Tensor {
     Tensor::read_npy(fixture(name)).unwrap()
 }
 
-/// The fixtures' input formula `((k*31) % 255)/127.5 - 1` over a whole tensor, in float32.
-fn input(shape: &[i64]) -> Tensor {
-    let n: i64 = shape.iter().product();
-    let x: Vec<f32> = (0..n).map(|k| (((k * 31) % 255) as f64 / 127.5 - 1.0) as f32).collect();
-    Tensor::from_slice(&x).reshape(shape)
-}
-
 /// Writes the deterministic weights of one module of the fixtures' `weights.json` into `vs`, under
 /// `prefix`, renaming with `rename`; every variable of `vs` under `prefix` must be covered.
 fn load_module(vs: &VarStore, case: &str, role: &str, prefix: &str, rename: fn(&str) -> Option<String>) {
-    let w = json("weights.json");
-    let vars = vs.variables();
-    let mut covered = 0;
-    no_grad(|| {
-        for e in w[case][role]["entries"].as_array().unwrap() {
-            let name = e[0].as_str().unwrap();
-            let Some(ours) = rename(name) else { continue };
-            let shape: Vec<i64> = e[1].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-            let t = e[2].as_i64().unwrap();
-            let var = vars
-                .get(&format!("{prefix}{ours}"))
-                .unwrap_or_else(|| panic!("no variable {prefix}{ours} for {name}"));
-            assert_eq!(var.size(), shape, "{name}");
-            var.shallow_clone().copy_(&deterministic(name, &shape, t));
-            covered += 1;
-        }
-    });
-    let ours = vars.keys().filter(|k| k.starts_with(prefix)).count();
-    assert_eq!(
-        covered, ours,
-        "{role}: every variable under {prefix} gets a fixture value"
+    load_fixture_module(
+        &vs.variables(),
+        &json("weights.json")[case][role]["entries"],
+        prefix,
+        rename,
     );
 }
 
@@ -63,32 +40,12 @@ fn same(name: &str) -> Option<String> {
     (!name.ends_with("num_batches_tracked")).then(|| name.to_string())
 }
 
-/// max |a - b| / max |b|.
-fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    let a = a.to_kind(Kind::Double);
-    let b = b.to_kind(Kind::Double);
-    let scale = b.abs().max().double_value(&[]);
-    (a - &b).abs().max().double_value(&[]) / scale
-}
-
-fn assert_close(what: &str, got: &Tensor, want: &Tensor, rel: f64) {
-    let d = rel_diff(got, want);
-    assert!(d <= rel, "{what}: relative difference {d:e} > {rel:e}");
-}
-
-fn assert_scalar(what: &str, got: &Tensor, want: f64, rel: f64) {
-    let g = got.double_value(&[]);
-    let d = (g - want).abs() / want.abs();
-    assert!(d <= rel, "{what}: {g} vs {want} (relative {d:e} > {rel:e})");
-}
-
 #[test]
 fn non_local_block_matches_the_authors_in_train_and_eval_mode() {
     let vs = VarStore::new(Device::Cpu);
     let nl = NonLocal::new(&(vs.root() / "nl"), 32);
     load_module(&vs, "non_local", "nonlocal", "nl.", same);
-    let x = input(&[2, 32, 16, 8]);
+    let x = formula_input(&[2, 32, 16, 8]);
     // Eval mode in float32.
     let (z, w_y) = no_grad(|| nl.forward_t(&x, false));
     assert!((&z - npy("non_local/z_eval.npy")).abs().max().double_value(&[]) <= 1e-6);
@@ -120,7 +77,7 @@ fn non_local_block_matches_the_authors_in_train_and_eval_mode() {
 fn non_local_block_starts_as_the_identity() {
     let vs = VarStore::new(Device::Cpu);
     let nl = NonLocal::new(&(vs.root() / "nl"), 32);
-    let x = input(&[2, 32, 16, 8]);
+    let x = formula_input(&[2, 32, 16, 8]);
     for train in [true, false] {
         let (z, w_y) = no_grad(|| nl.forward_t(&x, train));
         assert_eq!(w_y.abs().max().double_value(&[]), 0.0);
@@ -157,7 +114,7 @@ fn spatial_mean(map: &Tensor) -> Tensor {
 
 #[test]
 fn sdcn_and_vgn_forward_match_the_authors() {
-    let x = input(&[2, 3, 256, 128]);
+    let x = formula_input(&[2, 3, 256, 128]);
     // Eval mode, float32: SDCN's f_sum with the non-local block in eval (intended), and the VGN's.
     let m = stage2(Reading::Intended, false);
     let (sdcn, nl, vgn) = m.parts();
@@ -221,7 +178,7 @@ fn sdcn_and_vgn_forward_match_the_authors() {
 /// The fixture's stage-2 batch: x_f from the formula, x_o = x_f with rows 96..176, columns 16..80 of
 /// image (i+1) mod 8 pasted into image i; pids [2,2,2,2,5,5,5,5].
 fn loss_batch() -> (Tensor, Tensor, Tensor) {
-    let full = input(&[8, 3, 256, 128]).to_kind(Kind::Double);
+    let full = formula_input(&[8, 3, 256, 128]).to_kind(Kind::Double);
     let occluded = full.copy();
     for i in 0..8 {
         let donor = full.get((i + 1) % 8).narrow(1, 96, 80).narrow(2, 16, 64);
