@@ -14,19 +14,21 @@ use std::time::Instant;
 
 use occreid_data::loader::{Loader, LoaderOptions, Transform};
 use occreid_data::occluders::{DaaoOccluder, PairAugment};
-use occreid_data::samplers::{ClassUniformSampler, RandomIdentitySampler, RandomSampler, Sampler, SamplerError};
 use occreid_data::transforms::{ColorJitter, RandomErasing};
-use occreid_data::{reader, Sample, Split, TrainTransform};
-use occreid_model::methods::{self, Import, Method, TrainBatch, TrainView};
+use occreid_data::{Sample, Split, TrainTransform};
+use occreid_model::methods::{self, Method, TrainBatch, TrainView};
 use occreid_torch::tch::{self, Device, Tensor};
 use occreid_torch::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, BestScore, CheckpointMeta};
-use crate::config::{SamplerKind, TrainConfig};
+use crate::config::TrainConfig;
 use crate::evaluate::{self, evaluate_features, extract, ExtractOptions};
+use crate::imports::{check_pairable, import_tensors};
 use crate::optim::{LossScaler, Optimizer};
 use crate::restore::{load_model_tensors, saved_config};
+use crate::sampling::TrainSampler;
+pub use crate::split::{load_extra_test_sets, load_split};
 use crate::step::train_step;
 use crate::TrainError;
 
@@ -87,123 +89,6 @@ enum Init {
     Fresh,
     /// A checkpoint loaded right after the build.
     FromCheckpoint,
-}
-
-enum TrainSampler {
-    Identity(RandomIdentitySampler),
-    Random(RandomSampler),
-    /// With the epoch length in batches (0 = one pass).
-    ClassUniform(ClassUniformSampler, usize),
-}
-
-impl TrainSampler {
-    fn new(cfg: &TrainConfig, train: &[Sample]) -> Result<Self, SamplerError> {
-        let d = &cfg.data;
-        Ok(match d.sampler {
-            SamplerKind::Identity => {
-                let labels: Vec<i64> = train.iter().map(|s| s.pid).collect();
-                Self::Identity(RandomIdentitySampler::new(
-                    &labels,
-                    d.batch_size,
-                    d.instances_per_id,
-                    cfg.seed,
-                )?)
-            }
-            SamplerKind::Random => Self::Random(RandomSampler::new(train.len(), d.batch_size, true, cfg.seed)?),
-            SamplerKind::ClassUniform => {
-                let labels: Vec<i64> = train.iter().map(|s| s.pid).collect();
-                let p = d.batch_size / d.instances_per_id;
-                let ids = labels.iter().collect::<std::collections::BTreeSet<_>>().len();
-                if ids < p {
-                    return Err(SamplerError::TooFewIdentities { needed: p, found: ids });
-                }
-                Self::ClassUniform(
-                    ClassUniformSampler::new(&labels, d.batch_size, d.instances_per_id, cfg.seed)?,
-                    d.steps_per_epoch,
-                )
-            }
-        })
-    }
-
-    /// The rest of the current epoch's batches (a whole epoch at an epoch boundary).
-    fn epoch_batches(&mut self) -> Vec<Vec<usize>> {
-        let mut out = Vec::new();
-        loop {
-            let next = match self {
-                Self::Identity(s) => s.next_batch(),
-                Self::Random(s) => s.next_batch(),
-                // DAAO's IterLoader: a fixed number of steps, the pass restarting when it runs out.
-                Self::ClassUniform(s, steps) if *steps > 0 => {
-                    if out.len() == *steps {
-                        return out;
-                    }
-                    s.next_batch().or_else(|| s.next_batch())
-                }
-                Self::ClassUniform(s, _) => s.next_batch(),
-            };
-            match next {
-                Some(b) => out.push(b),
-                None => return out,
-            }
-        }
-    }
-
-    fn state(&self) -> serde_json::Value {
-        match self {
-            Self::Identity(s) => serde_json::to_value(s.state()),
-            Self::Random(s) => serde_json::to_value(s.state()),
-            Self::ClassUniform(s, _) => serde_json::to_value(s.state()),
-        }
-        .expect("sampler state serialises")
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<(), TrainError> {
-        let bad = |e: serde_json::Error| TrainError::Resume(format!("sampler state does not match the config: {e}"));
-        match self {
-            Self::Identity(s) => s.restore(serde_json::from_value(state).map_err(bad)?)?,
-            Self::Random(s) => s.restore(serde_json::from_value(state).map_err(bad)?)?,
-            Self::ClassUniform(s, _) => s.restore(serde_json::from_value(state).map_err(bad)?)?,
-        }
-        Ok(())
-    }
-}
-
-/// Reads the training split and the test query/gallery a config names.
-pub fn load_split(cfg: &TrainConfig) -> Result<Split, TrainError> {
-    let d = &cfg.data;
-    if d.root.is_empty() {
-        return Err(TrainError::Config(crate::config::ConfigError::Invalid(
-            "data.root is empty: set it in the config or with --set data.root=PATH".into(),
-        )));
-    }
-    let split = reader(&d.dataset, &d.reader)?.read(Path::new(&d.root))?;
-    let (dataset, root) = match d.test_sets.first() {
-        Some(t) => (&t.dataset, &t.root),
-        None => (&d.test_dataset, &d.test_root),
-    };
-    if dataset.is_empty() {
-        return Ok(split);
-    }
-    let root = if root.is_empty() { &d.root } else { root };
-    let test = reader(dataset, &d.reader)?.read(Path::new(root))?;
-    Ok(test.with_train_from(split))
-}
-
-/// The test sets of `data.test_sets` after the first (whose query and gallery [`load_split`] returns),
-/// by their labels.
-pub fn load_extra_test_sets(cfg: &TrainConfig) -> Result<Vec<(String, Split)>, TrainError> {
-    let d = &cfg.data;
-    d.test_sets
-        .iter()
-        .skip(1)
-        .map(|t| {
-            let root = if t.root.is_empty() { &d.root } else { &t.root };
-            Ok((
-                t.label().to_string(),
-                reader(&t.dataset, &d.reader)?.read(Path::new(root))?,
-            ))
-        })
-        .collect()
 }
 
 pub fn resolve_device(name: &str) -> Result<Device, TrainError> {
@@ -718,97 +603,5 @@ fn truncate_metrics(path: &Path, epoch: usize) -> Result<(), TrainError> {
         .map(|l| format!("{l}\n"))
         .collect();
     checkpoint::write_atomic(path, kept.as_bytes())?;
-    Ok(())
-}
-
-/// Paired views need a donor other than the image itself, and (for the identity losses on both views)
-/// every identity with two images at least.
-fn check_pairable(train: &[Sample]) -> Result<(), TrainError> {
-    let mut count: BTreeMap<i64, (usize, &Path)> = BTreeMap::new();
-    for s in train {
-        count.entry(s.pid).or_insert((0, &s.path)).0 += 1;
-    }
-    if let Some((pid, (_, path))) = count.iter().find(|(_, (n, _))| *n < 2) {
-        return Err(TrainError::Data(format!(
-            "training identity {pid} has a single image ({}); this method's P×K batches and triplets need at \
-             least two per identity: remove it from the training set",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Copies the tensors under `import.prefix` from the checkpoint it names, after checking that the
-/// checkpoint was written by the expected method for the same identities and network.
-fn import_tensors(
-    method: &dyn Method,
-    import: &Import,
-    num_classes: i64,
-    config: &TrainConfig,
-) -> Result<(), TrainError> {
-    let what = import.what;
-    if import.path.is_empty() {
-        return Err(TrainError::Incompatible(format!(
-            "method '{}' trains under a frozen {what}: set {} to its checkpoint (the `last.ckpt` of a '{}' run)",
-            method.name(),
-            import.config_key,
-            import.method
-        )));
-    }
-    let path = Path::new(&import.path);
-    let loaded = checkpoint::load(path)?;
-    let meta = &loaded.meta;
-    let expected = format!("a '{}' checkpoint for {num_classes} training identities", import.method);
-    if meta.method != import.method || meta.num_classes != num_classes {
-        return Err(TrainError::Incompatible(format!(
-            "{} ({}) is a '{}' checkpoint for {} identities, but {what} needs {expected}",
-            path.display(),
-            import.config_key,
-            meta.method,
-            meta.num_classes
-        )));
-    }
-    let theirs = saved_config(meta, path)?.model;
-    let ours = &config.model;
-    if (theirs.backbone, theirs.last_stride, theirs.stem_relu) != (ours.backbone, ours.last_stride, ours.stem_relu) {
-        return Err(TrainError::Incompatible(format!(
-            "{} ({}) was trained with {:?} (last stride {}, stem ReLU {}) but this run's {what} is {:?} (last \
-             stride {}, stem ReLU {}); set model.* to match or train a new {what}",
-            path.display(),
-            import.config_key,
-            theirs.backbone,
-            theirs.last_stride,
-            theirs.stem_relu,
-            ours.backbone,
-            ours.last_stride,
-            ours.stem_relu
-        )));
-    }
-    let vars = method.var_store().variables();
-    let mut names: Vec<&String> = vars.keys().filter(|k| k.starts_with(import.prefix)).collect();
-    names.sort();
-    for name in &names {
-        let var = &vars[*name];
-        match loaded.model.get(*name) {
-            Some(t) if t.size() == var.size() => {}
-            found => {
-                return Err(TrainError::Incompatible(format!(
-                    "{} ({}): `{name}` is {} but this run's {what} needs {:?}; was the {what} trained with another \
-                     model.backbone?",
-                    path.display(),
-                    import.config_key,
-                    found.map_or("missing".to_string(), |t| format!("{:?}", t.size())),
-                    var.size()
-                )))
-            }
-        }
-    }
-    tch::no_grad(|| {
-        for name in names {
-            let mut dst = vars[name].shallow_clone();
-            dst.copy_(&loaded.model[name].to_kind(dst.kind()).to_device(dst.device()));
-        }
-    });
-    tracing::info!(path = %path.display(), "{what} loaded");
     Ok(())
 }

@@ -8,10 +8,13 @@ pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod evaluate;
+mod imports;
 pub mod optim;
 pub mod restore;
 pub mod robustness;
+mod sampling;
 pub mod schedule;
+mod split;
 pub mod step;
 
 pub use config::TrainConfig;
