@@ -4,6 +4,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use occreid_eval::npy::{read_matrix, write_f32};
 use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
+use occreid_train::Rounded;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["q_g", "query_features"])))]
@@ -61,12 +62,12 @@ pub fn run(a: Args) -> Result<()> {
     tracing::info!(
         queries = q,
         gallery = g,
-        seconds = start.elapsed().as_secs_f64(),
+        seconds = %Rounded(start.elapsed().as_secs_f64()),
         "distance table ready"
     );
     let out = rerank(table, params)?;
     tracing::info!(
-        seconds = start.elapsed().as_secs_f64(),
+        seconds = %Rounded(start.elapsed().as_secs_f64()),
         k1 = a.k1,
         k2 = a.k2,
         lambda = a.lambda,

@@ -370,3 +370,51 @@ fn sdcn_vgn_trains_both_stages_from_one_command() {
     let e = failed(&occreid(&args));
     assert!(e.contains("already holds a run"), "{e}");
 }
+
+/// The training log, read from a file or a pipe: no colour codes, numbers rounded for people.
+#[test]
+fn training_log_has_rounded_numbers_and_no_colour_codes_when_piped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 12, 2, 4);
+    let run = tmp.path().join("run");
+    let root = format!("data.root={}", data.display());
+    let preset = preset();
+    let mut args = vec![
+        "train",
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        &root,
+    ];
+    for s in TINY {
+        args.extend(["--set", s]);
+    }
+    args.extend(["--set", "test.occlusion.enabled=false"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
+        .args(&args)
+        .env("OCCREID_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a piped log: {log}");
+    let line = log.lines().find(|l| l.contains("epoch done")).expect("an epoch line");
+    let value = |key: &str| {
+        let start = line
+            .find(&format!("{key}="))
+            .unwrap_or_else(|| panic!("{key} in {line}"))
+            + key.len()
+            + 1;
+        line[start..].split_whitespace().next().unwrap().to_string()
+    };
+    for key in ["lr", "loss", "acc"] {
+        let v = value(key);
+        assert!(
+            v.len() <= 8 && v.parse::<f64>().is_ok(),
+            "{key}={v} is not rounded: {line}"
+        );
+    }
+}

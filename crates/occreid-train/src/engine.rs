@@ -30,7 +30,7 @@ use crate::restore::{load_model_tensors, saved_config};
 use crate::sampling::TrainSampler;
 pub use crate::split::{load_extra_test_sets, load_split};
 use crate::step::train_step;
-use crate::TrainError;
+use crate::{Rounded, TrainError};
 
 /// What a hook tells the engine after an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,17 +345,18 @@ impl Engine {
             self.append_metrics(&record)?;
             tracing::info!(
                 epoch,
-                lr = record.lr,
-                loss = record.losses["total"],
-                acc = record.accuracy,
-                img_per_s = record.images_per_second as u64,
+                lr = %Rounded(record.lr),
+                loss = %Rounded(record.losses["total"]),
+                acc = %Rounded(record.accuracy),
+                img_per_s = %Rounded(record.images_per_second),
                 "epoch done"
             );
             if let Some(e) = &record.eval {
-                tracing::info!(epoch, rank1 = e.rank1, map = e.map, minp = e.minp, "evaluation");
+                let (r1, map, minp) = (Rounded(e.rank1), Rounded(e.map), Rounded(e.minp));
+                tracing::info!(epoch, rank1 = %r1, map = %map, minp = %minp, "evaluation");
             }
             for (name, e) in &record.test_sets {
-                tracing::info!(epoch, set = %name, rank1 = e.rank1, map = e.map, "test set");
+                tracing::info!(epoch, set = %name, rank1 = %Rounded(e.rank1), map = %Rounded(e.map), "test set");
             }
             // Every hook sees every epoch, even after one asked to stop.
             let mut stop = false;

@@ -92,8 +92,8 @@ pub fn occlusion_suite(
                     ?kind,
                     ratio,
                     ?position,
-                    rank1 = ev.plain.rank(1),
-                    map = ev.plain.map,
+                    rank1 = %crate::Rounded(ev.plain.rank(1)),
+                    map = %crate::Rounded(ev.plain.map),
                     "occluded queries"
                 );
                 out.push(OcclusionResult {
