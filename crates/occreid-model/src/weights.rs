@@ -98,6 +98,27 @@ pub fn load_into(
     model_prefix: &str,
     require_all: bool,
 ) -> Result<LoadReport, WeightsError> {
+    load_renamed(
+        vs,
+        path,
+        |bare| {
+            bare.strip_prefix(file_prefix)
+                .map(|rest| vec![format!("{model_prefix}{rest}")])
+                .unwrap_or_default()
+        },
+        require_all,
+    )
+}
+
+/// Reads the file once and copies each entry into the variables `rename` maps its name to (after the
+/// wrapper prefix is removed; none = unexpected, several = one tensor seeding several copies, as
+/// IGOAS's two layer4 branches). `num_batches_tracked` entries are ignored. Checks as [`load_into`].
+pub fn load_renamed(
+    vs: &mut VarStore,
+    path: impl AsRef<Path>,
+    rename: impl Fn(&str) -> Vec<String>,
+    require_all: bool,
+) -> Result<LoadReport, WeightsError> {
     let path = path.as_ref();
     let mut report = LoadReport::default();
     let mut file: BTreeMap<String, Tensor> = BTreeMap::new();
@@ -106,12 +127,15 @@ pub fn load_into(
             .iter()
             .find_map(|p| name.strip_prefix(p))
             .unwrap_or(&name);
-        match bare.strip_prefix(file_prefix) {
-            Some(_) if bare.ends_with("num_batches_tracked") => report.ignored.push(name.clone()),
-            Some(rest) => {
-                file.insert(format!("{model_prefix}{rest}"), t);
+        let targets = rename(bare);
+        if targets.is_empty() {
+            report.unexpected.push(name.clone());
+        } else if bare.ends_with("num_batches_tracked") {
+            report.ignored.push(name.clone());
+        } else {
+            for target in targets {
+                file.insert(target, t.shallow_clone());
             }
-            None => report.unexpected.push(name.clone()),
         }
     }
     let mut vars = vs.variables();

@@ -268,3 +268,34 @@ fn unknown_fixbase_modules_and_bad_shards_are_refused() {
     let e = Igoas::new(&r, 4, Device::Cpu).err().unwrap().to_string();
     assert!(e.contains("shards"), "{e}");
 }
+
+/// ImageNet weights (a torchvision state dict) seed the trunk under bfe.py's names and both layer4 copies.
+#[test]
+fn imagenet_weights_seed_the_trunk_and_both_layer4_copies() {
+    use occreid_model::resnet::{Depth, ResNet, ResNetConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("resnet18.safetensors");
+    let vs = VarStore::new(Device::Cpu);
+    let _net = ResNet::new(&vs.root(), ResNetConfig::torchvision(Depth::R18));
+    vs.save(&file).unwrap();
+    let theirs = vs.variables();
+    let mut r = recipe("resnet18", 1);
+    r.model.pretrained = file.display().to_string();
+    let built = Igoas::build(&r, 4, Device::Cpu).unwrap();
+    let ours = built.method.var_store().variables();
+    for (mine, torchvision) in [
+        ("layer0.0.weight", "conv1.weight"),
+        ("layer0.1.running_var", "bn1.running_var"),
+        ("layer3.1.conv2.weight", "layer3.1.conv2.weight"),
+        ("layer41.0.0.conv1.weight", "layer4.0.conv1.weight"),
+        ("layer42.0.1.bn2.bias", "layer4.1.bn2.bias"),
+    ] {
+        assert!(ours[mine].equal(&theirs[torchvision]), "{mine} from {torchvision}");
+    }
+    let report = built.pretrained.unwrap();
+    assert!(
+        report.missing.iter().all(|m| !m.starts_with("layer")),
+        "{:?}",
+        report.missing
+    );
+}

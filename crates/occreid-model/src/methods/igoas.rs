@@ -20,7 +20,7 @@ use super::{trainable, Built, Method, MethodError, ParamGroup, Recipe, StepOutpu
 use crate::layers::Cbam;
 use crate::losses::cross_entropy_label_smooth;
 use crate::resnet::{batch_norm, stem, Block, BnMode, ResLayer};
-use crate::weights::load_into;
+use crate::weights::load_renamed;
 
 /// Where the OSM mask loss applies (spec §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +147,19 @@ fn classifier(p: nn::Path, dim: i64, classes: i64) -> nn::Linear {
     )
 }
 
+/// A torchvision ResNet state-dict name → the bfe.py names it initialises.
+fn torchvision_to_bfe(name: &str) -> Vec<String> {
+    if let Some(rest) = name.strip_prefix("conv1.") {
+        vec![format!("layer0.0.{rest}")]
+    } else if let Some(rest) = name.strip_prefix("bn1.") {
+        vec![format!("layer0.1.{rest}")]
+    } else if let Some(rest) = name.strip_prefix("layer4.") {
+        vec![format!("layer41.0.{rest}"), format!("layer42.0.{rest}")]
+    } else {
+        vec![name.to_string()]
+    }
+}
+
 /// The train-mode outputs of one (shard of a) batch (spec §3.1, §3.3).
 pub struct IgoasOutputs {
     pub y1: Tensor,
@@ -257,19 +270,12 @@ impl Igoas {
             None
         } else {
             // torchvision names → bfe.py's: the stem becomes layer0.{0,1}, layer4 seeds both copies.
-            let path = &recipe.model.pretrained;
-            let mut report = load_into(&mut m.vs, path, "", "", false)?;
-            for (file, ours) in [
-                ("conv1.", "layer0.0."),
-                ("bn1.", "layer0.1."),
-                ("layer4.", "layer41.0."),
-                ("layer4.", "layer42.0."),
-            ] {
-                report
-                    .loaded
-                    .extend(load_into(&mut m.vs, path, file, ours, false)?.loaded);
-            }
-            Some(report)
+            Some(load_renamed(
+                &mut m.vs,
+                &recipe.model.pretrained,
+                torchvision_to_bfe,
+                false,
+            )?)
         };
         Ok(Built {
             method: Box::new(m),
@@ -442,12 +448,11 @@ impl Method for Igoas {
             parts.push(self.forward_train(&x, &x_occ, &mask, fixbase, k == 0));
         }
         let out = gather(parts);
-        let ([l1, l2, l3], id, [m1, m2]) = self.loss_terms(&out, batch.targets);
+        let (_, id, [m1, m2]) = self.loss_terms(&out, batch.targets);
         let mask = match self.cfg.mask_loss {
             MaskLoss::Both => m1 + m2,
             MaskLoss::Adversarial => m2,
         };
-        let _ = (l1, l2, l3);
         StepOutput {
             terms: vec![("id_weighted", id), ("mask", mask * self.cfg.mask_weight)],
             logits: Some(out.y3),
