@@ -67,7 +67,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     out["epoch"] = restored.meta.epoch.into();
     let occlusion = if a.occlusion {
         cfg.test.occlusion.enabled = true;
-        let r = occlusion_suite(restored.method.as_ref(), &split, &cfg, device)?;
+        let r = occlusion_suite(restored.method.as_ref(), &split, &cfg, device, &[])?;
         out["occlusion"] = serde_json::to_value(&r)?;
         r
     } else {

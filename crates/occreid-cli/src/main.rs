@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_train;
+mod compare;
 mod data;
 mod demo;
 mod import;
@@ -35,8 +36,10 @@ enum Command {
     /// Dataset checks and the synthetic dataset
     #[command(subcommand)]
     Data(data::Command),
-    /// Trains a small BoT on a generated synthetic dataset (CPU, minutes) and writes an HTML report
+    /// Trains BoT, SDCN + VGN and IGOAS small on a generated synthetic dataset (CPU) and compares them
     Demo(demo::Args),
+    /// Runs evaluated on the same test set side by side: metrics, occlusion curves, rank lists (HTML or JSON)
+    Compare(compare::Args),
     /// Trains a method from a config preset into a run folder (or resumes one)
     Train(train::Args),
     /// Evaluates a checkpoint on a dataset's query/gallery (optionally re-ranked, flipped, occluded)
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Metrics(a) => metrics::run(a),
         Command::Rerank(a) => rerank::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => infer::eval(a),
         Command::Extract(a) => infer::extract_cmd(a),

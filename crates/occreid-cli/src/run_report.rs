@@ -1,23 +1,123 @@
 //! Turns a finished run (epoch records, the final evaluation, the occlusion suite) into the HTML report.
-use std::path::Path;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use occreid_data::Split;
+use occreid_data::{Sample, Split};
 use occreid_eval::RankMetrics;
 use occreid_report::{write_report, Chart, MetricsRow, RankItem, RankList, RenderOptions, Report, Series};
-use occreid_train::evaluate::Evaluation;
-use occreid_train::robustness::OcclusionResult;
-use occreid_train::EpochRecord;
+use occreid_train::evaluate::{Evaluation, QueryRanking};
+use occreid_train::robustness::{occluded_query, OcclusionResult, SHOWCASE_TOP};
+use occreid_train::{checkpoint, EpochRecord, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+/// Queries whose rankings a run keeps (spread evenly over the query set): the report's rank lists, and
+/// what `occreid compare` shows side by side. Enough that filtering to wrong rank-1 results leaves some.
+const SHOWCASE_QUERIES: usize = 24;
 
 pub struct RunSummary<'a> {
     pub title: String,
     pub notes: Vec<String>,
     pub records: &'a [EpochRecord],
     pub evaluation: Option<&'a Evaluation>,
-    pub split: &'a Split,
     pub occlusion: &'a [OcclusionResult],
     /// With several `data.test_sets`: each set's final metrics, by name.
     pub test_sets: Vec<(String, RankMetrics)>,
+    /// The holistic showcase rankings (the report's rank lists).
+    pub rank_lists: Vec<RankList>,
+    /// The config the run was trained with, shown at the end of the report.
+    pub config: Option<String>,
+}
+
+/// One setting's showcase rankings as summary.json keeps them for `occreid compare`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShowcaseSetting {
+    /// `holistic`, or the occlusion setting's name (`solid_box bottom 30%`).
+    pub setting: String,
+    pub lists: Vec<RankList>,
+}
+
+/// The showcase query indices of a query set of `n` items.
+pub fn showcase_queries(n: usize) -> Vec<usize> {
+    let k = SHOWCASE_QUERIES.min(n);
+    (0..k).map(|i| i * n / k).collect()
+}
+
+fn rank_item(s: &Sample, distance: f64, matched: bool) -> RankItem {
+    RankItem {
+        path: s.path.clone(),
+        pid: s.pid,
+        camid: s.camid,
+        distance,
+        matched,
+    }
+}
+
+/// A ranking as the report draws it; `query_image` replaces the query's own file (an occluded version).
+fn rank_list(split: &Split, r: &QueryRanking, query_image: Option<PathBuf>) -> RankList {
+    let q = &split.query[r.query];
+    let mut query = rank_item(q, 0.0, true);
+    if let Some(path) = query_image {
+        query.path = path;
+    }
+    RankList {
+        label: String::new(),
+        query,
+        gallery: r
+            .top
+            .iter()
+            .map(|&(g, d)| {
+                let s = &split.gallery[g];
+                rank_item(s, d as f64, s.pid == q.pid)
+            })
+            .collect(),
+        ap: r.ap,
+    }
+}
+
+/// The showcase of a finished run: the holistic rankings, then those of each showcase occlusion setting
+/// with its occluded query images written (PNG, atomically) under `out/showcase/<setting>/`.
+pub fn showcase(
+    out: &Path,
+    cfg: &TrainConfig,
+    split: &Split,
+    ev: &Evaluation,
+    occlusion: &[OcclusionResult],
+) -> Result<Vec<ShowcaseSetting>> {
+    let holistic = showcase_queries(split.query.len())
+        .into_iter()
+        .map(|qi| rank_list(split, &ev.ranking(qi, &split.query, &split.gallery, SHOWCASE_TOP), None))
+        .collect();
+    let mut settings = vec![ShowcaseSetting {
+        setting: "holistic".into(),
+        lists: holistic,
+    }];
+    for o in occlusion.iter().filter(|o| !o.rankings.is_empty()) {
+        let name = o.setting();
+        let dir = std::path::absolute(out.join("showcase").join(name.replace([' ', '%'], "_")))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let lists = o
+            .rankings
+            .iter()
+            .map(|r| {
+                let img = occluded_query(split, cfg, (o.kind, o.ratio, o.position), r.query)?;
+                let stem = split.query[r.query]
+                    .path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                let path = dir.join(format!("{stem}.png"));
+                let mut png = Vec::new();
+                img.image
+                    .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+                    .with_context(|| format!("encoding {}", path.display()))?;
+                checkpoint::write_atomic(&path, &png)?;
+                Ok(rank_list(split, r, Some(path)))
+            })
+            .collect::<Result<_>>()?;
+        settings.push(ShowcaseSetting { setting: name, lists });
+    }
+    Ok(settings)
 }
 
 fn row(setting: &str, m: &RankMetrics) -> MetricsRow {
@@ -49,10 +149,12 @@ pub fn read_records(run_dir: &Path) -> Result<Vec<EpochRecord>> {
         .collect()
 }
 
-pub fn build(s: &RunSummary, rank_lists: usize) -> Report {
+pub fn build(s: &RunSummary) -> Report {
     let mut report = Report {
         title: s.title.clone(),
         notes: s.notes.clone(),
+        rank_lists: s.rank_lists.clone(),
+        config: s.config.clone(),
         ..Report::default()
     };
     if let Some(ev) = s.evaluation {
@@ -143,47 +245,7 @@ pub fn build(s: &RunSummary, rank_lists: usize) -> Report {
             });
         }
     }
-    if let Some(ev) = s.evaluation {
-        report.rank_lists = rank_lists_of(ev, s.split, rank_lists, 10);
-    }
     report
-}
-
-/// Top-`k` gallery items (same-identity same-camera items removed, as the metric does) of `n` queries
-/// spread over the query set.
-fn rank_lists_of(ev: &Evaluation, split: &Split, n: usize, k: usize) -> Vec<RankList> {
-    let q = split.query.len();
-    if q == 0 || n == 0 {
-        return Vec::new();
-    }
-    let item = |s: &occreid_data::Sample, distance: f64, matched: bool| RankItem {
-        path: s.path.clone(),
-        pid: s.pid,
-        camid: s.camid,
-        distance,
-        matched,
-    };
-    (0..n.min(q))
-        .map(|i| i * q / n.min(q))
-        .map(|qi| {
-            let query = &split.query[qi];
-            let mut order: Vec<usize> = (0..split.gallery.len())
-                .filter(|&g| !(split.gallery[g].pid == query.pid && split.gallery[g].camid == query.camid))
-                .collect();
-            order.sort_by(|&a, &b| ev.distmat.get(qi, a).total_cmp(&ev.distmat.get(qi, b)).then(a.cmp(&b)));
-            RankList {
-                query: item(query, 0.0, true),
-                gallery: order
-                    .iter()
-                    .take(k)
-                    .map(|&g| {
-                        let s = &split.gallery[g];
-                        item(s, ev.distmat.get(qi, g) as f64, s.pid == query.pid)
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 pub fn write(path: &Path, report: &Report) -> Result<()> {

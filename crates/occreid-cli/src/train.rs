@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use occreid_model::methods;
 use occreid_train::checkpoint;
-use occreid_train::engine::load_split;
+use occreid_train::engine::{load_split, test_set_fingerprint};
 use occreid_train::robustness::{occlusion_suite, OcclusionResult};
 use occreid_train::{config, Engine};
 use serde_json::json;
@@ -41,7 +41,7 @@ pub fn run(a: Args) -> Result<()> {
         if !a.out.join("last.ckpt").exists() && plan_config.exists() {
             let cfg = config::load(&plan_config, &[])?;
             if staged(&cfg)? {
-                return run_stages(cfg, &a.out, true);
+                return run_stages(cfg, &a.out, true).map(|_| ());
             }
         }
         let mut engine = Engine::resume(&a.out, None)?;
@@ -52,20 +52,27 @@ pub fn run(a: Args) -> Result<()> {
         overrides.push(format!("train.device={d}"));
     }
     let cfg = config::load(a.config.as_deref().expect("clap requires it"), &overrides)?;
+    train_new(cfg, &a.out, "occreid train", Vec::new()).map(|_| ())
+}
+
+/// Trains `cfg` into the new run folder `out` (one sub-folder per stage for a multi-stage method) and
+/// returns the folder of the final stage, which holds the run's report.
+pub(crate) fn train_new(cfg: config::TrainConfig, out: &Path, title: &str, notes: Vec<String>) -> Result<PathBuf> {
     if !staged(&cfg)? {
         let split = load_split(&cfg)?;
-        let mut engine = Engine::new(cfg, split, &a.out)?;
-        return finish(&mut engine, &a.out, "occreid train", Vec::new());
+        let mut engine = Engine::new(cfg, split, out)?;
+        finish(&mut engine, out, title, notes)?;
+        return Ok(out.to_path_buf());
     }
-    if a.out.join("config.toml").exists() || a.out.join("last.ckpt").exists() {
+    if out.join("config.toml").exists() || out.join("last.ckpt").exists() {
         bail!(
             "{} already holds a run; resume it with --resume or choose another --out",
-            a.out.display()
+            out.display()
         );
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    checkpoint::write_atomic(&a.out.join("config.toml"), cfg.to_toml().as_bytes())?;
-    run_stages(cfg, &a.out, false)
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    checkpoint::write_atomic(&out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    run_stages(cfg, out, false)
 }
 
 /// Whether the config's method trains in stage folders.
@@ -77,12 +84,13 @@ fn staged(cfg: &config::TrainConfig) -> Result<bool> {
 
 /// Runs (or, resuming, continues) each stage of a multi-stage method in its sub-folder of `out`: a
 /// finished stage (its summary.json written) hands its last checkpoint to the next one; an interrupted
-/// one resumes from its last.ckpt.
-fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<()> {
+/// one resumes from its last.ckpt. Returns the last stage's folder.
+fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<PathBuf> {
     let mut recipe = cfg.recipe();
     let stages = methods::plan(&cfg.method, &recipe)?;
     let split = load_split(&cfg)?;
     let count = stages.len();
+    let mut last = out.to_path_buf();
     for (k, stage) in stages.into_iter().enumerate() {
         let dir = out.join(stage.folder);
         let title = format!(
@@ -112,8 +120,9 @@ fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<()
         if let Some(hand_over) = stage.hand_over {
             hand_over(&mut recipe, &dir.join("last.ckpt").display().to_string());
         }
+        last = dir;
     }
-    Ok(())
+    Ok(last)
 }
 
 /// Trains to the end, runs the occlusion suite when configured, writes summary.json and report.html.
@@ -145,14 +154,34 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
     for (name, set) in engine.test_set_evaluations() {
         print!("{name:<12} {}", set.plain.summary_line());
     }
+    let split = engine.split();
+    let showcase_queries = run_report::showcase_queries(split.query.len());
     let occlusion: Vec<OcclusionResult> = if c.test.occlusion.enabled {
-        let r = occlusion_suite(engine.method(), engine.split(), &c, engine.device())?;
+        let r = occlusion_suite(engine.method(), split, &c, engine.device(), &showcase_queries)?;
         r.iter().for_each(|o| print!("{}", o.summary_line()));
         r
     } else {
         Vec::new()
     };
-    let summary = engine.write_summary(json!({ "occlusion": occlusion }))?;
+    let showcase = run_report::showcase(out, &c, split, ev, &occlusion)?;
+    // What the final evaluation came from: the model as last.ckpt holds it, trained by config.toml.
+    let (checkpoint, config) = (out.join("last.ckpt"), out.join("config.toml"));
+    let summary = engine.write_summary(json!({
+        "occlusion": occlusion,
+        "occlusion_seed": c.test.occlusion.seed,
+        "test_set": {
+            "dataset": c.data.test_sets.first().map_or_else(
+                || if c.data.test_dataset.is_empty() { c.data.dataset.clone() } else { c.data.test_dataset.clone() },
+                |t| t.dataset.clone(),
+            ),
+            "queries": split.query.len(),
+            "gallery": split.gallery.len(),
+            "fingerprint": test_set_fingerprint(&split.query, &split.gallery),
+        },
+        "checkpoint": checkpoint.display().to_string(),
+        "config": config.display().to_string(),
+        "showcase": showcase,
+    }))?;
     let records = run_report::read_records(out)?;
     notes.extend([
         format!(
@@ -181,23 +210,27 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
             started.elapsed().as_secs_f64(),
             engine.device()
         ),
+        format!(
+            "evaluated: {} (epoch {}), trained with {}",
+            checkpoint.display(),
+            engine.epoch(),
+            config.display()
+        ),
     ]);
-    let report = run_report::build(
-        &RunSummary {
-            title: title.to_string(),
-            notes,
-            records: &records,
-            evaluation: engine.last_evaluation(),
-            split: engine.split(),
-            occlusion: &occlusion,
-            test_sets: engine
-                .test_set_evaluations()
-                .into_iter()
-                .map(|(n, e)| (n.to_string(), e.plain.clone()))
-                .collect(),
-        },
-        6,
-    );
+    let report = run_report::build(&RunSummary {
+        title: title.to_string(),
+        notes,
+        records: &records,
+        evaluation: engine.last_evaluation(),
+        occlusion: &occlusion,
+        test_sets: engine
+            .test_set_evaluations()
+            .into_iter()
+            .map(|(n, e)| (n.to_string(), e.plain.clone()))
+            .collect(),
+        rank_lists: showcase.first().map(|s| s.lists.clone()).unwrap_or_default(),
+        config: Some(c.to_toml()),
+    });
     let report_path = out.join("report.html");
     run_report::write(&report_path, &report)?;
     println!("summary: {}", summary.display());

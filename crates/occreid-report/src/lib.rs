@@ -5,7 +5,10 @@
 //! the report is written by `occreid demo` on machines without libtorch.
 
 mod chart;
+mod compare;
 mod ranks;
+
+pub use compare::{Comparison, ComparisonCell, ComparisonRow};
 
 use std::fs;
 use std::io::{self, Write};
@@ -24,8 +27,23 @@ pub struct Report {
     pub metrics: Vec<MetricsRow>,
     /// Line charts (loss/accuracy curves vs epoch, R1-vs-occlusion-ratio per occluder kind, ...).
     pub charts: Vec<Chart>,
-    /// Rank lists of a few queries.
+    /// Rank lists of a few queries; with per-query AP the page can filter them to wrong rank-1 results and
+    /// sort them by AP.
     pub rank_lists: Vec<RankList>,
+    /// Several runs' metrics side by side (`occreid compare`), shown before the per-run table.
+    pub comparison: Option<Comparison>,
+    /// Rank lists grouped under a heading each (one query, its clean and occluded versions, every run's
+    /// ranking of them), in the given order.
+    pub rank_groups: Vec<RankGroup>,
+    /// The config that produced the run (TOML), shown folded at the end so the page documents itself.
+    pub config: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RankGroup {
+    pub title: String,
+    pub lists: Vec<RankList>,
 }
 
 /// One evaluation setting. Values are fractions in [0, 1] (as `occreid-eval` returns them) and are shown as
@@ -56,13 +74,19 @@ pub struct Series {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RankList {
+    /// Shown before the query (which run, which occlusion); empty for none.
+    pub label: String,
     pub query: RankItem,
     /// Top-k in rank order.
     pub gallery: Vec<RankItem>,
+    /// The query's average precision over the whole gallery, when known.
+    pub ap: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RankItem {
     pub path: PathBuf,
     pub pid: i64,
@@ -173,7 +197,17 @@ figure.thumb.hit img, figure.thumb.hit .placeholder { border-color: #2e9e44; }
 figure.thumb.miss img, figure.thumb.miss .placeholder { border-color: #d33b3b; }
 figure.thumb.hit .head { color: #2e9e44; }
 figure.thumb.miss .head { color: #d33b3b; }
-figure.thumb figcaption { overflow-wrap: anywhere; line-height: 1.3; margin-top: .15rem; }
+figure.thumb figcaption { overflow-wrap: normal; word-break: normal; line-height: 1.3; margin-top: .15rem; }
+.rank-label { align-self: center; flex: none; width: 7.5rem; font-size: .8rem; color: #333; }
+.rank-label .ap { color: #777; }
+.rank-controls { display: flex; gap: 1.2rem; align-items: center; font-size: .85rem; margin: .4rem 0; }
+.rank-count { color: #777; }
+h3.rank-group { font-size: 1rem; margin: 1.6rem 0 .2rem; }
+table.metrics th.run { text-align: center; border-bottom: 1px solid #ddd; }
+table.metrics .delta { color: #777; font-size: .8em; margin-left: .3em; font-weight: 400; }
+table.metrics .delta.up { color: #2e7d32; }
+table.metrics .delta.down { color: #c62828; }
+details.config pre { background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .8rem; }
 .placeholder { background: #ddd; color: #555; display: flex; flex-direction: column; justify-content: center;
   gap: .3rem; overflow: hidden; padding: 0 .2rem; font-size: .68rem; overflow-wrap: anywhere; }
 .placeholder .reason { color: #777; font-style: italic; }
@@ -198,6 +232,10 @@ pub fn render_html(report: &Report, opts: &RenderOptions) -> Result<String, Repo
         }
         h.push_str("</ul>\n");
     }
+    if let Some(c) = &report.comparison {
+        h.push_str("<h2>Metrics</h2>\n");
+        h.push_str(&compare::comparison_table(c));
+    }
     if !report.metrics.is_empty() {
         h.push_str("<h2>Metrics</h2>\n");
         h.push_str(&metrics_table(&report.metrics));
@@ -215,7 +253,23 @@ pub fn render_html(report: &Report, opts: &RenderOptions) -> Result<String, Repo
             "<p class=\"rank-help\">Query (blue), then the top gallery images in rank order: green = same \
              identity, red = different identity; d = distance.</p>\n",
         );
-        h.push_str(&ranks::render_rank_lists(&report.rank_lists, opts));
+        h.push_str(&ranks::render_sortable(&report.rank_lists, opts));
+    }
+    if !report.rank_groups.is_empty() {
+        h.push_str("<h2>Rank lists</h2>\n");
+        h.push_str(
+            "<p class=\"rank-help\">For each query, every run's ranking of it clean and occluded: the query \
+             (blue), then the top gallery images in rank order: green = same identity, red = different \
+             identity; d = distance.</p>\n",
+        );
+        h.push_str(&ranks::render_groups(&report.rank_groups, opts));
+    }
+    if let Some(config) = &report.config {
+        h.push_str(&format!(
+            "<h2>Config</h2>\n<details class=\"config\"><summary>the config this run was trained with</summary>\
+             <pre>{}</pre></details>\n",
+            escape_html(config)
+        ));
     }
     h.push_str(&format!(
         "<footer>occreid-report {}</footer>\n</body>\n</html>\n",
@@ -224,7 +278,7 @@ pub fn render_html(report: &Report, opts: &RenderOptions) -> Result<String, Repo
     Ok(h)
 }
 
-fn percent(v: f64) -> String {
+pub(crate) fn percent(v: f64) -> String {
     if v.is_finite() {
         format!("{:.1}", v * 100.0)
     } else {

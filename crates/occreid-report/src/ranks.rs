@@ -9,7 +9,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::ImageReader;
 
-use crate::{escape_html, RankItem, RankList, RenderOptions};
+use crate::{escape_html, RankGroup, RankItem, RankList, RenderOptions};
 
 /// Re-ID crops are about twice as tall as wide; placeholders use that shape so rows keep their rhythm.
 const PLACEHOLDER_ASPECT: f64 = 0.5;
@@ -23,25 +23,123 @@ const MAX_REASON_CHARS: usize = 90;
 /// What an `<img>` should show: a URL (data: or file path) or, when the image cannot be used, why not.
 type Source = Result<String, String>;
 
-/// Renders the rank-list section body. Images shared by several rows (a gallery item retrieved for many
-/// queries) are decoded once.
-pub(crate) fn render_rank_lists(lists: &[RankList], opts: &RenderOptions) -> String {
-    let mut cache: HashMap<PathBuf, Source> = HashMap::new();
-    let mut html = String::new();
+/// The single-run section: every row carries its query order, AP and whether rank 1 is wrong, and a few
+/// lines of inline script (the page stays one offline file) filter to wrong rank-1 results and sort by AP.
+/// Without the script the rows simply show in query order.
+pub(crate) fn render_sortable(lists: &[RankList], opts: &RenderOptions) -> String {
+    let mut cache = HashMap::new();
+    let has_ap = lists.iter().any(|l| l.ap.is_some());
+    let mut html = String::from(
+        "<div class=\"rank-controls\"><label><input type=\"checkbox\" id=\"rank-wrong-only\"> wrong rank-1 \
+         only</label>",
+    );
+    if has_ap {
+        html.push_str(
+            "<label>sort <select id=\"rank-sort\"><option value=\"order\">query order</option>\
+             <option value=\"ap-asc\">AP, lowest first</option><option value=\"ap-desc\">AP, highest \
+             first</option></select></label>",
+        );
+    }
+    html.push_str("<span class=\"rank-count\"></span></div>\n<div id=\"rank-lists\">\n");
     for (qi, list) in lists.iter().enumerate() {
-        html.push_str("<div class=\"rank-row\">\n");
-        html.push_str(&item_html(&list.query, Role::Query, qi + 1, opts, &mut cache));
-        html.push_str("<div class=\"arrow\">&#8594;</div>\n");
-        if list.gallery.is_empty() {
-            html.push_str("<div class=\"empty\">no gallery items</div>\n");
-        }
-        for (rank, item) in list.gallery.iter().enumerate() {
-            let role = if item.matched { Role::Hit } else { Role::Miss };
-            html.push_str(&item_html(item, role, rank + 1, opts, &mut cache));
-        }
+        let wrong = list.gallery.first().is_some_and(|g| !g.matched);
+        let ap = list
+            .ap
+            .filter(|a| a.is_finite())
+            .map_or(String::new(), |a| format!("{a:.6}"));
+        html.push_str(&format!(
+            "<div class=\"rank-row\" data-order=\"{qi}\" data-ap=\"{ap}\" data-wrong=\"{}\">\n",
+            u8::from(wrong)
+        ));
+        html.push_str(&row_body(list, qi + 1, opts, &mut cache));
         html.push_str("</div>\n");
     }
+    html.push_str("</div>\n");
+    html.push_str(SORT_SCRIPT);
     html
+}
+
+const SORT_SCRIPT: &str = r#"<script>
+(function () {
+  var box = document.getElementById('rank-lists'), only = document.getElementById('rank-wrong-only'),
+      sort = document.getElementById('rank-sort'), count = document.querySelector('.rank-count');
+  function update() {
+    var rows = Array.prototype.slice.call(box.children), key = sort ? sort.value : 'order', shown = 0;
+    rows.sort(function (a, b) {
+      var order = a.dataset.order - b.dataset.order;
+      if (key === 'order') return order;
+      var ap = (parseFloat(a.dataset.ap) || 0) - (parseFloat(b.dataset.ap) || 0);
+      return (key === 'ap-asc' ? ap : -ap) || order;
+    });
+    rows.forEach(function (r) {
+      box.appendChild(r);
+      var hide = only.checked && r.dataset.wrong !== '1';
+      r.style.display = hide ? 'none' : '';
+      if (!hide) shown++;
+    });
+    count.textContent = shown + ' of ' + rows.length + ' queries shown';
+  }
+  only.addEventListener('change', update);
+  if (sort) sort.addEventListener('change', update);
+  update();
+})();
+</script>
+"#;
+
+/// Groups under a heading each, rows in the given order (the comparison page).
+pub(crate) fn render_groups(groups: &[RankGroup], opts: &RenderOptions) -> String {
+    let mut cache = HashMap::new();
+    let mut html = String::new();
+    for (gi, group) in groups.iter().enumerate() {
+        html.push_str(&format!(
+            "<h3 class=\"rank-group\">{}</h3>\n",
+            escape_html(&group.title)
+        ));
+        for list in &group.lists {
+            html.push_str("<div class=\"rank-row\">\n");
+            html.push_str(&row_body(list, gi + 1, opts, &mut cache));
+            html.push_str("</div>\n");
+        }
+    }
+    html
+}
+
+/// Label, query, arrow, gallery. Images shared by several rows (a gallery item retrieved for many queries)
+/// are decoded once per page.
+fn row_body(list: &RankList, number: usize, opts: &RenderOptions, cache: &mut HashMap<PathBuf, Source>) -> String {
+    let mut html = String::new();
+    if !list.label.is_empty() || list.ap.is_some() {
+        let ap = list.ap.map_or(String::new(), |a| {
+            format!("<br><span class=\"ap\">AP {}</span>", crate::percent(a))
+        });
+        html.push_str(&format!(
+            "<div class=\"rank-label\">{}{ap}</div>\n",
+            escape_html(&list.label)
+        ));
+    }
+    html.push_str(&item_html(&list.query, Role::Query, number, opts, cache));
+    html.push_str("<div class=\"arrow\">&#8594;</div>\n");
+    if list.gallery.is_empty() {
+        html.push_str("<div class=\"empty\">no gallery items</div>\n");
+    }
+    for (rank, item) in list.gallery.iter().enumerate() {
+        let role = if item.matched { Role::Hit } else { Role::Miss };
+        html.push_str(&item_html(item, role, rank + 1, opts, cache));
+    }
+    html
+}
+
+/// Escapes a file name and lets it wrap only after `_`, `-` or `.` (`0001_c1s1_001051_00.jpg` breaks
+/// between its fields, never inside a number).
+fn breakable_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 16);
+    for c in name.chars() {
+        out.push_str(&escape_html(c.encode_utf8(&mut [0; 4])));
+        if matches!(c, '_' | '-' | '.') {
+            out.push_str("<wbr>");
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -63,6 +161,7 @@ fn item_html(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| item.path.to_string_lossy().into_owned());
+    let caption = breakable_name(&name);
     let name = escape_html(&name);
     let (class, head) = match role {
         Role::Query => ("query", format!("query {index}")),
@@ -94,7 +193,7 @@ fn item_html(
     };
     format!(
         "<figure class=\"thumb {class}\"><div class=\"head\">{head}</div>{visual}\
-         <figcaption><span class=\"fname\">{name}</span><br>pid {} &middot; cam {}{distance}</figcaption></figure>\n",
+         <figcaption><span class=\"fname\">{caption}</span><br>pid {} &middot; cam {}{distance}</figcaption></figure>\n",
         item.pid, item.camid
     )
 }
@@ -213,6 +312,14 @@ mod tests {
             "../../data/market/q%231.jpg"
         );
         assert_eq!(link(Path::new("/data/x.png"), None), "file:///data/x.png");
+    }
+
+    #[test]
+    fn file_names_wrap_only_between_fields() {
+        assert_eq!(
+            breakable_name("0001_c1s1_<x>.jpg"),
+            "0001_<wbr>c1s1_<wbr>&lt;x&gt;.<wbr>jpg"
+        );
     }
 
     #[test]

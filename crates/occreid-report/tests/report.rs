@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use occreid_report::{
-    render_html, write_report, Chart, MetricsRow, RankItem, RankList, RenderOptions, Report, ReportError, Series,
+    render_html, write_report, Chart, Comparison, ComparisonCell, ComparisonRow, MetricsRow, RankGroup, RankItem,
+    RankList, RenderOptions, Report, ReportError, Series,
 };
 
 /// A tiny PNG (20x40) and JPEG (30x64) plus a corrupt "JPEG", all in `dir`.
@@ -91,12 +92,18 @@ fn report(png: &Path, jpg: &Path, bad: &Path) -> Report {
                     item(jpg, 2, 0.5, false),
                     item(bad, 7, 0.9, false),
                 ],
+                ap: Some(0.75),
+                ..RankList::default()
             },
             RankList {
                 query: item(jpg, 2, 0.0, false),
                 gallery: vec![item(jpg, 2, 0.25, true)],
+                ap: Some(1.0),
+                ..RankList::default()
             },
         ],
+        config: Some("[data]\nroot = \"<d>\"".into()),
+        ..Report::default()
     }
 }
 
@@ -117,7 +124,13 @@ fn full_report_is_self_contained_and_escaped() {
     };
     let html = render_html(&report(&png, &jpg, &bad), &opts).unwrap();
 
-    assert!(!html.contains("<script"), "raw script tag in output");
+    // The only script is the rank lists' filter/sort, written by the renderer; the title's is escaped.
+    assert_eq!(html.matches("<script").count(), 1, "raw script tag in output");
+    assert!(!html.contains("<script>alert"));
+    assert!(html.contains("root = &quot;&lt;d&gt;&quot;"), "config shown escaped");
+    // Filter and sort keys on each row (both lists have a correct rank 1).
+    assert!(html.contains("data-order=\"0\" data-ap=\"0.750000\" data-wrong=\"0\""));
+    assert!(html.contains("AP 75.0"));
     assert!(html.contains("BoT &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
     assert!(html.contains("Market-1501 &lt;occluded&gt;") && html.contains("re-ranked &lt;k1=20&gt;"));
     for v in ["96.9", "99.9", "100.0", "83.6", "47.7", "99.5", "98.6"] {
@@ -134,7 +147,7 @@ fn full_report_is_self_contained_and_escaped() {
     let ph = &html[html.find("class=\"placeholder\"").unwrap()..];
     assert!(ph[..ph.find("</div>").unwrap()].contains("bad.jpg"));
 
-    // Offline: every image is a data URI, no scripts, stylesheets or remote URLs.
+    // Offline: every image is a data URI, no stylesheets or remote URLs.
     assert!(!html.contains("<link") && !html.contains("https://"));
     assert_eq!(html.matches("src=\"").count(), 5);
     let uris = data_uris(&html);
@@ -252,4 +265,51 @@ fn minimal_report_renders() {
     let html = render_html(&r, &RenderOptions::default()).unwrap();
     assert!(html.contains("<h1>empty run</h1>") && html.contains("<title>empty run</title>"));
     assert!(!html.contains("<svg") && !html.contains("class=\"rank-row\"") && !html.contains("<table"));
+}
+
+#[test]
+fn comparison_page_has_the_table_and_grouped_rows_without_sort_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, jpg, _) = images(dir.path());
+    let list = |label: &str, first_matched: bool| RankList {
+        label: label.into(),
+        query: item(&png, 1, 0.0, false),
+        gallery: vec![item(&jpg, 2, 0.3, first_matched), item(&png, 1, 0.4, true)],
+        ap: None,
+    };
+    let r = Report {
+        title: "compare".into(),
+        comparison: Some(Comparison {
+            runs: vec!["bot".into(), "sdcn_vgn".into()],
+            rows: vec![ComparisonRow {
+                setting: "solid_box bottom 30%".into(),
+                cells: vec![
+                    Some(ComparisonCell { rank1: 0.4, map: 0.3 }),
+                    Some(ComparisonCell { rank1: 0.6, map: 0.35 }),
+                ],
+            }],
+        }),
+        rank_groups: vec![RankGroup {
+            title: "query 0001_c1s1_000001_00.png".into(),
+            lists: vec![list("bot · clean", true), list("bot · occluded", false)],
+        }],
+        ..Report::default()
+    };
+    let html = render_html(
+        &r,
+        &RenderOptions {
+            thumb_height: 16,
+            ..RenderOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(html.contains("sdcn_vgn</th>") && html.contains("bot (baseline)</th>"));
+    assert!(
+        html.contains("<td class=\"best\">60.0<span class=\"delta up\">+20.0</span></td>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"rank-row\"").count(), 2);
+    assert!(html.contains("bot · occluded") && html.contains("<h3 class=\"rank-group\">"));
+    assert!(!html.contains("<script"), "grouped rows need no script");
+    assert_eq!(html.matches("class=\"thumb miss\"").count(), 1);
 }

@@ -28,7 +28,7 @@ use crate::imports::{check_pairable, import_tensors};
 use crate::optim::{LossScaler, Optimizer};
 use crate::restore::{load_model_tensors, saved_config};
 use crate::sampling::TrainSampler;
-pub use crate::split::{load_extra_test_sets, load_split};
+pub use crate::split::{load_extra_test_sets, load_split, test_set_fingerprint};
 use crate::step::train_step;
 use crate::{Rounded, TrainError};
 

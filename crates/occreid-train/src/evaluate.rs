@@ -119,6 +119,34 @@ pub struct Evaluation {
     pub distmat: Matrix,
 }
 
+/// One query's ranking as a report shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRanking {
+    pub query: usize,
+    /// The top gallery indices in rank order, with their distances.
+    pub top: Vec<(usize, f32)>,
+    /// The query's average precision; `None` when the metric skipped it (no valid match).
+    pub ap: Option<f64>,
+}
+
+impl Evaluation {
+    /// The top `k` of query `qi` (plain distances) as the metric ranks them: gallery items of the query's
+    /// identity and camera removed, ties in gallery order.
+    pub fn ranking(&self, qi: usize, query: &[Sample], gallery: &[Sample], k: usize) -> QueryRanking {
+        let q = &query[qi];
+        let row = self.distmat.row(qi);
+        let mut order: Vec<usize> = (0..gallery.len())
+            .filter(|&g| !(gallery[g].pid == q.pid && gallery[g].camid == q.camid))
+            .collect();
+        order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+        QueryRanking {
+            query: qi,
+            top: order.into_iter().take(k).map(|g| (g, row[g])).collect(),
+            ap: self.plain.per_query.get(qi).and_then(|r| r.as_ref().ok()).map(|o| o.ap),
+        }
+    }
+}
+
 fn labels(samples: &[Sample]) -> (Vec<i64>, Vec<i64>) {
     (
         samples.iter().map(|s| s.pid).collect(),

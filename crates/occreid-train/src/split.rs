@@ -2,7 +2,8 @@
 //! test sets of `data.test_sets`.
 use std::path::Path;
 
-use occreid_data::{reader, Split};
+use occreid_data::{reader, Sample, Split};
+use sha2::{Digest, Sha256};
 
 use crate::config::TrainConfig;
 use crate::TrainError;
@@ -43,4 +44,51 @@ pub fn load_extra_test_sets(cfg: &TrainConfig) -> Result<Vec<(String, Split)>, T
             ))
         })
         .collect()
+}
+
+/// Names a test set: SHA-256 (hex, first 16 bytes) over every query and gallery item's file name, pid and
+/// camera, in order. Runs evaluated on the same lists get the same value wherever the data folder lives;
+/// `occreid compare` refuses runs whose values differ.
+pub fn test_set_fingerprint(query: &[Sample], gallery: &[Sample]) -> String {
+    let mut h = Sha256::new();
+    for (part, samples) in [("query", query), ("gallery", gallery)] {
+        h.update(part.as_bytes());
+        h.update((samples.len() as u64).to_le_bytes());
+        for s in samples {
+            let name = s.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update(s.pid.to_le_bytes());
+            h.update(s.camid.to_le_bytes());
+        }
+    }
+    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(path: &str, pid: i64, camid: i64) -> Sample {
+        Sample {
+            path: path.into(),
+            pid,
+            camid,
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_the_folder_and_sees_every_label() {
+        let q = [sample("/a/q/0001_c1.jpg", 1, 0)];
+        let g = [sample("/a/g/0001_c2.jpg", 1, 1), sample("/a/g/0002_c2.jpg", 2, 1)];
+        let base = test_set_fingerprint(&q, &g);
+        assert_eq!(base.len(), 32);
+        let moved = [sample("/b/q/0001_c1.jpg", 1, 0)];
+        assert_eq!(test_set_fingerprint(&moved, &g), base);
+        let relabelled = [sample("/a/g/0001_c2.jpg", 1, 1), sample("/a/g/0002_c2.jpg", 3, 1)];
+        assert_ne!(test_set_fingerprint(&q, &relabelled), base);
+        // Moving an item from the gallery to the query side is another test set.
+        let (q2, g2) = ([q[0].clone(), g[0].clone()], [g[1].clone()]);
+        assert_ne!(test_set_fingerprint(&q2, &g2), base);
+    }
 }

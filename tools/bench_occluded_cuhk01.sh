@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Occluded real-data benchmark: BoT, SDCN + VGN and IGOAS at demo size (configs/demo.toml,
+# demo_sdcn_vgn.toml, demo_igoas.toml: R18 from scratch, 128x64, the same 20-epoch budget) trained on CUHK01
+# (the reader's seed-0 split: 485 train / 486 test identities, query = camera A, gallery = camera B, the split
+# of tools/bench_cuhk01.sh), evaluated on holistic queries and on the occlusion suite: the four occluder
+# kinds at 10-50 % of the query, bottom and top. Per training seed: the three runs and `occreid compare`'s
+# page and JSON; then tools/occluded_cuhk01_summary.py (mean ± sd per method, paired difference to BoT).
+#
+#   tools/bench_occluded_cuhk01.sh [CUHK01_ROOT]    (default /work/shared/data/cuhk01)
+#   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<folder kept after the run>
+#
+# Skips (exit 0) when the dataset folder is absent. The images are read in place, never copied. A run
+# folder that already holds a finished run is kept (the script can be re-run to add seeds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROOT="${1:-/work/shared/data/cuhk01}"
+EPOCHS="${EPOCHS:-20}"
+SEEDS="${SEEDS:-0 1 2}"
+METHODS="${METHODS:-bot sdcn_vgn igoas}"
+OUT="${OUT:-runs/occluded_cuhk01}"
+if [ ! -d "$ROOT" ]; then
+    echo "bench_occluded_cuhk01: skipped: CUHK01 not found at $ROOT (pass its folder as the first argument)"
+    exit 0
+fi
+PY=.venv/bin/python
+[ -x "$PY" ] || { echo "bench_occluded_cuhk01: $PY missing; run tools/bootstrap.sh first" >&2; exit 1; }
+cargo build --release -p occreid-cli --quiet
+BIN=target/release/occreid
+mkdir -p "$OUT"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "== tree: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes')"
+
+preset() {
+    case "$1" in
+        bot) echo configs/demo.toml ;;
+        sdcn_vgn) echo configs/demo_sdcn_vgn.toml ;;
+        igoas) echo configs/demo_igoas.toml ;;
+        *) echo "unknown method $1" >&2; exit 1 ;;
+    esac
+}
+
+for SEED in $SEEDS; do
+    DIRS=()
+    for M in $METHODS; do
+        DIR="$OUT/seed$SEED/$M"
+        DIRS+=("$DIR")
+        if [ -f "$DIR/summary.json" ] || [ -f "$DIR/stage2_sdcn/summary.json" ]; then
+            echo "== seed $SEED: $M already finished in $DIR"
+            continue
+        fi
+        echo "== seed $SEED: $M ($EPOCHS epochs)"
+        t0=$(date +%s)
+        "$BIN" train --config "$(preset "$M")" \
+            --set data.dataset=cuhk01 --set "data.root=$ROOT" --set "seed=$SEED" \
+            --set "train.epochs=$EPOCHS" --set sdcn.vgn_epochs=0 --set train.eval_period=0 --set test.rerank=false \
+            --set 'test.occlusion.ratios=[0.1, 0.2, 0.3, 0.4, 0.5]' \
+            --set 'test.occlusion.positions=["bottom", "top"]' \
+            --out "$DIR"
+        echo "$(( $(date +%s) - t0 ))" > "$DIR/wall_seconds"
+    done
+    "$BIN" compare "${DIRS[@]}" --json --overwrite --out "$OUT/seed$SEED/compare.html" > "$OUT/seed$SEED/compare.json"
+done
+
+"$PY" tools/occluded_cuhk01_summary.py "$OUT" $SEEDS
