@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 ROOT="${1:-/work/shared/data/cuhk01}"
 EPOCHS="${EPOCHS:-20}"
+MILESTONE="${MILESTONE:-15}"   # demo.toml's schedule for every method: warmup 3 epochs, x0.1 after MILESTONE
 SEEDS="${SEEDS:-0 1 2}"
 METHODS="${METHODS:-bot sdcn_vgn igoas}"
 OUT="${OUT:-runs/occluded_cuhk01}"
@@ -53,7 +54,8 @@ for SEED in $SEEDS; do
         t0=$(date +%s)
         "$BIN" train --config "$(preset "$M")" \
             --set data.dataset=cuhk01 --set "data.root=$ROOT" --set "seed=$SEED" \
-            --set "train.epochs=$EPOCHS" --set sdcn.vgn_epochs=0 --set train.eval_period=0 --set test.rerank=false \
+            --set "train.epochs=$EPOCHS" --set "sdcn.vgn_epochs=$EPOCHS" --set "optim.milestones=[$MILESTONE]" \
+            --set optim.warmup_epochs=3 --set train.eval_period=0 --set test.rerank=false \
             --set 'test.occlusion.ratios=[0.1, 0.2, 0.3, 0.4, 0.5]' \
             --set 'test.occlusion.positions=["bottom", "top"]' \
             --out "$DIR"
