@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use occreid_model::methods;
-use occreid_report::{Chart, Comparison, ComparisonCell, ComparisonRow, RankGroup, Report, Series};
+use occreid_report::{Chart, Comparison, ComparisonCell, ComparisonRow, RankGroup, RankList, Report, Series};
 use occreid_train::config;
 use occreid_train::robustness::OcclusionResult;
 use serde::{Deserialize, Serialize};
@@ -269,32 +269,32 @@ fn charts(runs: &[Run]) -> Vec<Chart> {
     out
 }
 
-/// Up to `n` showcase queries, each clean and under one occlusion setting (the settings taken in turn),
-/// with every run's top-10. Queries where the runs disagree about rank 1 come first: they show what the
-/// methods change.
+/// Up to `n` showcase queries, each clean and under one occlusion setting (the settings taken in turn, so
+/// every occluder kind is shown), with every run's top-10. For each setting the first query where the runs
+/// disagree about rank 1 is taken: it shows what the methods change.
 fn rank_groups(runs: &[Run], n: usize) -> Vec<RankGroup> {
     let showcase = |r: &Run, name: &str| r.summary.showcase.iter().find(|s| s.setting == name).cloned();
     let Some(holistic) = showcase(&runs[0], "holistic") else {
         return Vec::new();
     };
-    let occluded: Vec<String> = runs[0]
+    let mut settings: Vec<String> = runs[0]
         .summary
         .showcase
         .iter()
         .filter(|s| s.setting != "holistic")
         .map(|s| s.setting.clone())
         .collect();
-    // Each run's lists per setting, in the same query order (same test set, same showcase rule).
-    let lists = |setting: &str, q: usize| -> Vec<Option<occreid_report::RankList>> {
+    if settings.is_empty() {
+        settings.push("holistic".into());
+    }
+    // Each run's list of query `q` under `setting` (same test set, same showcase rule: same queries).
+    let lists = |setting: &str, q: usize| -> Vec<Option<RankList>> {
         runs.iter()
             .map(|r| showcase(r, setting).and_then(|s| s.lists.get(q).cloned()))
             .collect()
     };
-    let setting_of = |q: usize| occluded.get(q % occluded.len().max(1)).cloned();
-    let disagree = |q: usize| {
-        let mut settings = vec!["holistic".to_string()];
-        settings.extend(setting_of(q));
-        settings.iter().any(|s| {
+    let disagree = |setting: &str, q: usize| {
+        ["holistic", setting].iter().any(|s| {
             let hits: Vec<bool> = lists(s, q)
                 .iter()
                 .flatten()
@@ -303,37 +303,45 @@ fn rank_groups(runs: &[Run], n: usize) -> Vec<RankGroup> {
             hits.iter().any(|&h| h != hits[0])
         })
     };
-    let mut order: Vec<usize> = (0..holistic.lists.len()).filter(|&q| disagree(q)).collect();
-    order.extend((0..holistic.lists.len()).filter(|&q| !disagree(q)));
-    order
-        .into_iter()
-        .take(n)
-        .map(|q| {
-            let query = &holistic.lists[q].query;
-            let name = query
-                .path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let mut group = RankGroup {
-                title: format!("query {name} (pid {}, camera {})", query.pid, query.camid),
-                lists: Vec::new(),
-            };
-            let mut settings = vec!["holistic".to_string()];
-            settings.extend(setting_of(q));
-            for setting in settings {
-                for (run, list) in runs.iter().zip(lists(&setting, q)) {
-                    if let Some(mut list) = list {
-                        let shown = if setting == "holistic" { "clean" } else { &setting };
-                        list.label = format!("{} · {shown}", run.label);
-                        group.lists.push(list);
-                    }
+    let count = holistic.lists.len();
+    let mut used = vec![false; count];
+    let mut groups = Vec::new();
+    for j in 0..n.min(count) {
+        let setting = &settings[j % settings.len()];
+        let Some(q) = (0..count)
+            .find(|&q| !used[q] && disagree(setting, q))
+            .or_else(|| (0..count).find(|&q| !used[q]))
+        else {
+            break;
+        };
+        used[q] = true;
+        let query = &holistic.lists[q].query;
+        let name = query
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut group = RankGroup {
+            title: format!("query {name} (pid {}, camera {}) · {setting}", query.pid, query.camid),
+            lists: Vec::new(),
+        };
+        let shown: &[&str] = if setting == "holistic" {
+            &["holistic"]
+        } else {
+            &["holistic", setting]
+        };
+        for s in shown {
+            for (run, list) in runs.iter().zip(lists(s, q)) {
+                if let Some(mut list) = list {
+                    list.label = format!("{} · {}", run.label, if *s == "holistic" { "clean" } else { s });
+                    group.lists.push(list);
                 }
             }
-            group
-        })
-        .collect()
+        }
+        groups.push(group);
+    }
+    groups
 }
 
 pub fn run(a: Args) -> Result<()> {

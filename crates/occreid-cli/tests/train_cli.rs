@@ -2,24 +2,9 @@
 //! evaluation agreeing with the run's own, feature files, and the refusals that protect results.
 mod common;
 
-use common::{occreid, synth};
+use common::{failed, occreid, ok, synth};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
-fn failed(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a failure");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
 
 fn preset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/demo.toml")

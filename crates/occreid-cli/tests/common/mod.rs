@@ -37,3 +37,20 @@ pub fn synth(root: &Path, ids: u32, cameras: u32, images_per_id: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The output's stdout and stderr; panics with them when the command failed.
+pub fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// The stderr of a command that must have failed.
+pub fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
