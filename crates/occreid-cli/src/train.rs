@@ -114,6 +114,14 @@ fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<Pa
             stage_cfg.method = stage.method.to_string();
             stage_cfg.train.epochs = stage.epochs.unwrap_or(cfg.train.epochs);
             stage_cfg.set_recipe(recipe.clone());
+            if stage.hand_over.is_some() {
+                // An intermediate stage's product is the checkpoint it hands over (the VGN guides SDCN):
+                // its holistic evaluation says whether it learned; the occlusion suite and re-ranking,
+                // the costly part of a small run's evaluation, are for the final model. Train the stage's
+                // method alone (`method = "vgn"`) to measure it fully.
+                stage_cfg.test.occlusion.enabled = false;
+                stage_cfg.test.rerank = false;
+            }
             let mut engine = Engine::new(stage_cfg, split.clone(), &dir)?;
             finish(&mut engine, &dir, &title, Vec::new())?;
         }

@@ -207,7 +207,8 @@ fn sdcn_vgn_trains_both_stages_from_one_command() {
         "data.height=64",
         "data.width=32",
         "data.batch_size=8",
-        "test.occlusion.enabled=false",
+        "test.occlusion.ratios=[0.3]",
+        "test.occlusion.kinds=[\"solid_box\"]",
         "test.rerank=false",
     ] {
         args.extend(["--set", s]);
@@ -230,6 +231,9 @@ fn sdcn_vgn_trains_both_stages_from_one_command() {
         serde_json::from_str(&std::fs::read_to_string(stage2.join("summary.json")).unwrap()).unwrap();
     assert_eq!((s1["epochs"].as_u64(), s1["method"].as_str()), (Some(1), Some("vgn")));
     assert_eq!((s2["epochs"].as_u64(), s2["method"].as_str()), (Some(2), Some("sdcn")));
+    // The occlusion suite measures the final model only; the VGN stage is evaluated holistically.
+    let suite = |s: &serde_json::Value| s["occlusion"].as_array().map_or(0, |a| a.len());
+    assert_eq!((suite(&s1), suite(&s2)), (0, 1));
 
     // The stage-2 checkpoint reproduces the run's final evaluation; both stages extract f_sum (512-d).
     let out = ok(&occreid(&[
