@@ -153,6 +153,21 @@ fn train_eval_extract_round_trip() {
         st.to_str().unwrap(),
     ]));
     assert!(std::fs::metadata(&st).unwrap().len() > (shape[0] * 512 * 4) as u64);
+    // One flipped bit in a checkpoint's tensor data: refused, not used as slightly different weights.
+    let mut bytes = std::fs::read(&ck).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let flipped = tmp.path().join("flipped.ckpt");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let e = failed(&occreid(&[
+        "extract",
+        "--checkpoint",
+        flipped.to_str().unwrap(),
+        "--images",
+        imgs.to_str().unwrap(),
+        "--out",
+        tmp.path().join("flipped.safetensors").to_str().unwrap(),
+    ]));
+    assert!(e.contains("flipped.ckpt is corrupted") && e.contains("checksum"), "{e}");
 
     // A finished run is never overwritten; resuming it has nothing left to do.
     let e = failed(&train(&data, &run));

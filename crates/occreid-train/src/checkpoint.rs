@@ -2,7 +2,9 @@
 //! (`optim.<name>`) and, in the header metadata, everything else a resume needs as JSON (epoch, batch
 //! counter, sampler state, best score, the resolved config). Python reads them with `safetensors`.
 //! Writes go to a temporary file in the same folder and are renamed into place, so a crash never leaves
-//! a truncated checkpoint and an existing one is replaced only by a complete file.
+//! a truncated checkpoint and an existing one is replaced only by a complete file. A CRC-32 of every
+//! tensor (name, type, shape, bytes) sits beside the metadata: a file changed after it was written (a
+//! flipped bit on disk, a bad copy) is refused instead of loading wrong weights without a word.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ use serde::{Deserialize, Serialize};
 /// Bumped when the layout changes incompatibly.
 pub const FORMAT: u32 = 1;
 const META_KEY: &str = "occreid";
+/// Header key of the tensors' checksum (hex CRC-32); files written before it existed have none.
+const CHECKSUM_KEY: &str = "occreid_crc32";
 
 /// What a checkpoint knows besides tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +56,16 @@ pub enum CheckpointError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not an occreid checkpoint: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    #[error(
+        "{path} is corrupted: its tensors' checksum is {computed} but the file says {stored} (it changed \
+         after it was written: a disk or copy fault); use another copy, or to resume restore last.ckpt \
+         from a backup or start the run again"
+    )]
+    Corrupt {
+        path: PathBuf,
+        stored: String,
+        computed: String,
+    },
     #[error("{path}: tensor `{name}` has unsupported type {kind:?}")]
     Kind { path: PathBuf, name: String, kind: Kind },
 }
@@ -100,6 +114,22 @@ pub(crate) struct RawTensor {
     pub bytes: Vec<u8>,
 }
 
+/// CRC-32 over `tensors` in name order: each one's name, type, shape and bytes.
+fn checksum<'a>(tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = crc32fast::Hasher::new();
+    for (name, dtype, shape, bytes) in sorted {
+        h.update(name.as_bytes());
+        h.update(format!("{dtype:?}").as_bytes());
+        for &d in shape {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        h.update(bytes);
+    }
+    format!("{:08x}", h.finalize())
+}
+
 /// A safetensors file holding `tensors`, with `metadata` in its header. The one serialiser behind
 /// checkpoints and feature files.
 pub(crate) fn safetensors_bytes(tensors: &[RawTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, String> {
@@ -141,10 +171,17 @@ pub fn save(
             });
         }
     }
-    let header = HashMap::from([(
-        META_KEY.to_string(),
-        serde_json::to_string(meta).expect("metadata serialises"),
-    )]);
+    let crc = checksum(
+        raw.iter()
+            .map(|t| (t.name.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
+    );
+    let header = HashMap::from([
+        (
+            META_KEY.to_string(),
+            serde_json::to_string(meta).expect("metadata serialises"),
+        ),
+        (CHECKSUM_KEY.to_string(), crc),
+    ]);
     let buffer = safetensors_bytes(&raw, header).map_err(|e| CheckpointError::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
@@ -192,6 +229,18 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
         )));
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+    let stored = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY));
+    if let Some(stored) = stored {
+        let views = st.tensors();
+        let computed = checksum(views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+        if &computed != stored {
+            return Err(CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                stored: stored.clone(),
+                computed,
+            });
+        }
+    }
     let mut model = HashMap::new();
     let mut optim = HashMap::new();
     for (name, view) in st.tensors() {
@@ -278,6 +327,36 @@ mod tests {
     }
 
     #[test]
+    fn one_flipped_bit_in_the_tensor_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.ckpt");
+        let w = Tensor::from_slice(&[1.5f32, -2.0, 3.25, 0.0]);
+        save(
+            &path,
+            &[("w".into(), w)],
+            &[("m".into(), Tensor::from_slice(&[7i64]))],
+            &meta(),
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let data_start = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        // Every bit of the data section, one at a time: each flip is caught (a mantissa bit of a float
+        // too, which would otherwise load as a slightly different weight).
+        for bit in 0..(bytes.len() - data_start) * 8 {
+            let mut flipped = bytes.clone();
+            flipped[data_start + bit / 8] ^= 1 << (bit % 8);
+            std::fs::write(&path, &flipped).unwrap();
+            let e = load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("last.ckpt is corrupted") && e.contains("checksum"),
+                "bit {bit}: {e}"
+            );
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(load(&path).is_ok());
+    }
+
+    #[test]
     fn truncated_file_is_rejected_and_existing_checkpoint_survives_failed_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("last.ckpt");
@@ -285,7 +364,8 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let cut = dir.path().join("cut.ckpt");
         std::fs::write(&cut, &bytes[..bytes.len() - 2]).unwrap();
-        assert!(load(&cut).is_err());
+        let e = load(&cut).unwrap_err().to_string();
+        assert!(e.contains("cut.ckpt") && e.contains("not an occreid checkpoint"), "{e}");
         // An unsupported dtype fails before anything is written: the old file is intact.
         let bad = Tensor::from_slice(&[1i16]);
         assert!(save(&path, &[("w".into(), bad)], &[], &meta()).is_err());
