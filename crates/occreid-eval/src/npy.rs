@@ -82,16 +82,59 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Erro
 }
 
 /// Extracts the value text of `'key':` from a header dict literal.
-fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let pattern = format!("'{key}':");
-    let start = header.find(&pattern)? + pattern.len();
-    let rest = header[start..].trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')')? + 1
-    } else {
-        rest.find([',', '}']).unwrap_or(rest.len())
-    };
-    Some(rest[..end].trim())
+/// The header dict as numpy writes it, read strictly: `{'descr': '<f4', 'fortran_order': False,
+/// 'shape': (3, 4), }` padded with spaces and a newline; exactly these three keys, each once. Returns
+/// their values as written (the descr with its quotes).
+fn header_fields<'a>(path: &Path, header: &'a str) -> Result<[&'a str; 3], NpyError> {
+    const KEYS: [&str; 3] = ["descr", "fortran_order", "shape"];
+    let bad = |why: String| format_err(path, format!("header {why}: {:?}", header.trim_end()));
+    let body = header
+        .trim_end_matches([' ', '\n'])
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .ok_or_else(|| bad("is not a {...} dict".into()))?;
+    let mut found: [Option<&str>; 3] = [None; 3];
+    let mut rest = body.trim_start();
+    while !rest.is_empty() {
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"');
+        let key_end = quote
+            .and_then(|q| rest[1..].find(q))
+            .ok_or_else(|| bad("has an unquoted key".into()))?;
+        let key = &rest[1..1 + key_end];
+        let after = rest[key_end + 2..].trim_start();
+        let value = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad(format!("has no ':' after '{key}'")))?
+            .trim_start();
+        let len = match value.chars().next() {
+            Some(q @ ('\'' | '"')) => value[1..].find(q).map(|e| e + 2),
+            Some('(') => value.find(')').map(|e| e + 1),
+            Some(_) => Some(value.find(',').unwrap_or(value.len())),
+            None => None,
+        }
+        .ok_or_else(|| bad(format!("has an unterminated value for '{key}'")))?;
+        let slot = KEYS
+            .iter()
+            .position(|k| *k == key)
+            .ok_or_else(|| bad(format!("has an unknown key '{key}'")))?;
+        if found[slot].replace(value[..len].trim_end()).is_some() {
+            return Err(bad(format!("repeats '{key}'")));
+        }
+        rest = value[len..].trim_start();
+        if let Some(next) = rest.strip_prefix(',') {
+            rest = next.trim_start();
+        } else if !rest.is_empty() {
+            return Err(bad(format!("has text after the value of '{key}'")));
+        }
+    }
+    let mut out = [""; 3];
+    for (slot, key) in KEYS.iter().enumerate() {
+        out[slot] = found[slot].ok_or_else(|| match *key {
+            "descr" => bad("has no 'descr' (pickled object arrays are not supported)".into()),
+            _ => bad(format!("has no '{key}'")),
+        })?;
+    }
+    Ok(out)
 }
 
 fn parse_dtype(path: &Path, descr: &str) -> Result<(DType, bool), NpyError> {
@@ -171,18 +214,19 @@ impl NpyReader {
             .read_exact(&mut header)
             .map_err(|_| format_err(path, "truncated header"))?;
         let header = String::from_utf8_lossy(&header);
-        let descr = dict_value(&header, "descr")
-            .ok_or_else(|| format_err(path, "header has no 'descr' (pickled object arrays are not supported)"))?;
+        let [descr, fortran_order, shape] = header_fields(path, &header)?;
         let (dtype, big_endian) = parse_dtype(path, descr)?;
-        let fortran_order = match dict_value(&header, "fortran_order") {
-            Some("True") => true,
-            Some("False") => false,
-            _ => return Err(format_err(path, "header has no valid 'fortran_order'")),
+        let fortran_order = match fortran_order {
+            "True" => true,
+            "False" => false,
+            other => {
+                return Err(format_err(
+                    path,
+                    format!("'fortran_order' is {other}, not True or False"),
+                ))
+            }
         };
-        let shape = parse_shape(
-            path,
-            dict_value(&header, "shape").ok_or_else(|| format_err(path, "header has no 'shape'"))?,
-        )?;
+        let shape = parse_shape(path, shape)?;
         let expected_bytes = shape
             .iter()
             .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64))
@@ -499,6 +543,84 @@ mod tests {
         let nan = dir.path().join("nan.npy");
         write_f32(&nan, &[1, 2], &[0.5, f32::NAN]).unwrap();
         assert!(read_matrix(&nan).unwrap_err().to_string().contains("NaN"));
+    }
+
+    #[test]
+    fn headers_are_read_as_numpy_writes_them_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_header = |name: &str, dict: &str| {
+            let path = dir.path().join(name);
+            let mut h = dict.to_string();
+            while !(10 + h.len() + 1).is_multiple_of(64) {
+                h.push(' ');
+            }
+            h.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(h.as_bytes());
+            bytes.extend_from_slice(&[0u8; 8]);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        // numpy's own forms: keys in any order, double quotes, no trailing comma.
+        for dict in [
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
+            "{'shape': (1, 2), 'fortran_order': False, 'descr': '<f4'}",
+            "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 2)}",
+        ] {
+            let m = read_matrix(with_header("ok.npy", dict)).unwrap_or_else(|e| panic!("{dict}: {e}"));
+            assert_eq!((m.rows(), m.cols()), (1, 2));
+        }
+        for (dict, why) in [
+            (
+                "'descr': '<f4', 'fortran_order': False, 'shape': (1, 2)",
+                "is not a {...} dict",
+            ),
+            (
+                "x{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2)}",
+                "is not a {...} dict",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), 'extra': 1}",
+                "unknown key 'extra'",
+            ),
+            (
+                "{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (1, 2)}",
+                "repeats 'descr'",
+            ),
+            ("{'descr': '<f4', 'fortran_order': False}", "no 'shape'"),
+            (
+                "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1, 2)}",
+                "not True or False",
+            ),
+            (
+                "{'descr': '<f4' 'fortran_order': False, 'shape': (1, 2)}",
+                "text after the value of 'descr'",
+            ),
+            (
+                "{descr: '<f4', 'fortran_order': False, 'shape': (1, 2)}",
+                "unquoted key",
+            ),
+            (
+                "{'descr': '<f4, 'fortran_order': False, 'shape': (1, 2)}",
+                "text after the value of 'descr'",
+            ),
+            (
+                "{'descr' '<f4', 'fortran_order': False, 'shape': (1, 2)}",
+                "no ':' after 'descr'",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2}",
+                "unterminated value for 'shape'",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}",
+                "malformed shape",
+            ),
+        ] {
+            let e = read_matrix(with_header("bad.npy", dict)).unwrap_err().to_string();
+            assert!(e.contains("bad.npy") && e.contains(why), "{dict}: {e}");
+        }
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub fn read_state_dict(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, 
     let path = path.as_ref();
     let read_err = |source: TchError| WeightsError::Read {
         path: path.to_path_buf(),
-        message: source.to_string().lines().next().unwrap_or_default().to_string(),
+        message: match &source {
+            TchError::SafeTensorError { err, .. } => occreid_torch::safetensors_reason(err),
+            other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        },
     };
     match path.extension().and_then(|e| e.to_str()) {
         Some("pth" | "pt" | "bin") => Tensor::loadz_multi(path).map_err(read_err),

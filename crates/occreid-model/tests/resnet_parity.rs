@@ -152,6 +152,14 @@ fn mismatched_or_missing_weights_are_clear_errors() {
     let e = load_into(&mut vs, &bad, "", "", false).unwrap_err().to_string();
     // One line: libtorch's C++ stack trace is left out.
     assert!(e.contains("broken.pth") && !e.contains('\n'), "{e}");
+    let bad = dir.path().join("broken.safetensors");
+    std::fs::write(&bad, [2, 0, 0, 0, 0, 0, 0, 0, b'[', b']']).unwrap();
+    let e = load_into(&mut vs, &bad, "", "", false).unwrap_err().to_string();
+    // In words, not the safetensors crate's variant name (InvalidHeaderStart).
+    assert!(
+        e.contains("broken.safetensors") && e.contains("does not start with"),
+        "{e}"
+    );
     let e = load_into(&mut vs, dir.path().join("w.onnx"), "", "", false)
         .unwrap_err()
         .to_string();

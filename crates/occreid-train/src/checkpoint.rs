@@ -215,7 +215,8 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
         path: path.to_path_buf(),
         reason,
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+    let reason = |e: safetensors::SafeTensorError| invalid(occreid_torch::safetensors_reason(&e));
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(reason)?;
     let meta_json = header
         .metadata()
         .as_ref()
@@ -228,7 +229,7 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
             meta.format
         )));
     }
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(format!("{e:?}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(reason)?;
     let stored = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY));
     if let Some(stored) = stored {
         let views = st.tensors();
@@ -315,7 +316,7 @@ mod tests {
         std::fs::write(&junk, b"not a checkpoint").unwrap();
         let e = load(&junk).unwrap_err().to_string();
         assert!(
-            e.contains("junk.ckpt") && e.contains("not an occreid checkpoint"),
+            e.contains("junk.ckpt") && e.contains("not an occreid checkpoint") && e.contains("header length over"),
             "{e}"
         );
         let plain = dir.path().join("weights.safetensors");
@@ -365,7 +366,7 @@ mod tests {
         let cut = dir.path().join("cut.ckpt");
         std::fs::write(&cut, &bytes[..bytes.len() - 2]).unwrap();
         let e = load(&cut).unwrap_err().to_string();
-        assert!(e.contains("cut.ckpt") && e.contains("not an occreid checkpoint"), "{e}");
+        assert!(e.contains("cut.ckpt") && e.contains("truncated"), "{e}");
         // An unsupported dtype fails before anything is written: the old file is intact.
         let bad = Tensor::from_slice(&[1i16]);
         assert!(save(&path, &[("w".into(), bad)], &[], &meta()).is_err());
