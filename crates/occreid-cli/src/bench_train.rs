@@ -62,6 +62,9 @@ pub fn run(a: Args) -> Result<()> {
         tch::set_num_threads(a.threads as i32);
     }
     let device = resolve_device(&a.device)?;
+    if a.amp && !device.is_cuda() {
+        bail!("--amp is float16 mixed precision on CUDA; this bench runs on the CPU (drop --amp, or --device cuda)");
+    }
     let defaults = TrainConfig::default();
     if a.peer && !["bot", "sdcn", "igoas"].contains(&a.method.as_str()) {
         bail!(

@@ -131,6 +131,12 @@ fn free_run_dir(out: &Path) -> PathBuf {
 pub fn run(a: Args) -> Result<()> {
     let started = Instant::now();
     let opts = synth_options(a.ids, a.occlusion);
+    opts.validate()?;
+    for (flag, path) in [("--data", &a.data), ("--out", &a.out)] {
+        if path.exists() && !path.is_dir() {
+            anyhow::bail!("{flag} {}: is a file; the demo needs a folder there", path.display());
+        }
+    }
     // Every preset and override is checked before the dataset is generated or anything trains.
     let presets = tempfile::tempdir()?;
     for (name, text) in PRESETS {

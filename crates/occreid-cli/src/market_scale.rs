@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use occreid_eval::market_scale;
 use occreid_eval::npy::write_atomic;
 use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
@@ -22,6 +22,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // Before minutes of work: the run folder can be made.
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("--out {}: cannot make the run folder", a.out.display()))?;
     let t = Instant::now();
     let mut p = market_scale::generate();
     let distmat = std::mem::replace(&mut p.distmat, Matrix::zeros(0, 0));
@@ -65,7 +68,6 @@ pub fn run(a: Args) -> Result<()> {
             json!({"k1": 20, "k2": 6, "lambda": 0.3, "distance": "squared Euclidean of the features (BoT)"});
     }
 
-    std::fs::create_dir_all(&a.out)?;
     let path = a.out.join("summary.json");
     let text = serde_json::to_string_pretty(&summary)?;
     write_atomic(&path, |w| w.write_all(text.as_bytes()))?;

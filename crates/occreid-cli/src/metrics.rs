@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, requires = "roc")]
     fpr: Vec<f64>,
     /// With --json: add per-query AP, INP and first/last match ranks (null for skipped queries)
-    #[arg(long)]
+    #[arg(long, requires = "json")]
     per_query: bool,
     /// Print one JSON object on stdout
     #[arg(long)]
@@ -57,6 +57,9 @@ pub fn run(a: Args) -> Result<()> {
     // Before reading inputs that may be large.
     if let Some(f) = a.fpr.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
         anyhow::bail!("--fpr {f}: a false positive rate is in (0, 1]");
+    }
+    if a.cuhk03_exact && !matches!(a.protocol, ProtocolArg::Cuhk03) {
+        anyhow::bail!("--cuhk03-exact is for --protocol cuhk03 (the Market protocol has no sampling)");
     }
     let distmat = read_matrix(&a.distmat)?;
     let (q, g) = (distmat.rows(), distmat.cols());

@@ -45,6 +45,8 @@ pub fn run(a: Args) -> Result<()> {
         k2: a.k2,
         lambda: a.lambda,
     };
+    // Before reading inputs that may be gigabytes.
+    params.validate()?;
     let start = Instant::now();
     let table = match (&a.q_g, &a.q_q, &a.g_g, &a.query_features, &a.gallery_features) {
         (Some(q_g), Some(q_q), Some(g_g), _, _) => {

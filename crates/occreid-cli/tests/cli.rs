@@ -345,3 +345,79 @@ fn data_split_writes_the_reader_lists_and_refuses_to_overwrite() {
     assert_clean_failure(&out, &[&missing]);
     assert!(!Path::new(&other).exists());
 }
+
+/// Flags that would be ignored, and folders that cannot be written, are refused before any input is read
+/// or any work is done, naming the flag or the path.
+#[test]
+fn ignored_flags_and_unusable_folders_are_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixtures().join("market/case06_q200_g1500");
+    let mut args = metrics_args(&dir);
+    args.push("--per-query".into());
+    assert_clean_failure(&run_strs(&args), &["--per-query", "--json"]);
+    let mut args = metrics_args(&dir);
+    args.push("--cuhk03-exact".into());
+    assert_clean_failure(&run_strs(&args), &["--cuhk03-exact", "--protocol cuhk03"]);
+
+    // Re-ranking parameters are checked before the (here missing) inputs are read.
+    let missing = tmp.path().join("missing.npy");
+    let (m, out) = (missing.to_str().unwrap(), tmp.path().join("r.npy"));
+    let rerank = |extra: &[&str]| {
+        let mut a = vec![
+            "rerank",
+            "--q-g",
+            m,
+            "--q-q",
+            m,
+            "--g-g",
+            m,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        occreid(&a)
+    };
+    assert_clean_failure(&rerank(&["--lambda", "1.5"]), &["lambda", "1.5"]);
+    assert_clean_failure(&rerank(&["--k1", "0"]), &["k1"]);
+    assert!(!String::from_utf8_lossy(&rerank(&["--k2", "0"]).stderr).contains("missing.npy"));
+
+    // A file where a folder must go: named, before the demo generates data or market-scale computes.
+    let file = tmp.path().join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    assert_clean_failure(&occreid(&["market-scale", "--out", f]), &["--out", "a_file"]);
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    assert_clean_failure(&occreid(&["demo", "--data", f]), &["--data", "a_file", "is a file"]);
+    assert_clean_failure(
+        &occreid(&["demo", "--data", d, "--out", f]),
+        &["--out", "a_file", "is a file"],
+    );
+    assert_clean_failure(
+        &occreid(&["demo", "--data", d, "--occlusion", "1.5"]),
+        &["occlusion", "1.5"],
+    );
+    assert!(!data.exists(), "nothing generated");
+
+    // Mixed precision asked for where it cannot apply.
+    assert_clean_failure(
+        &occreid(&["bench", "train", "--amp", "--device", "cpu", "--backbone", "resnet18"]),
+        &["--amp", "CPU"],
+    );
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/demo.toml");
+    assert_clean_failure(
+        &occreid(&[
+            "train",
+            "--config",
+            preset.to_str().unwrap(),
+            "--set",
+            "train.amp=true",
+            "--set",
+            "train.device=\"cpu\"",
+            "--out",
+            tmp.path().join("run").to_str().unwrap(),
+        ]),
+        &["train.amp", "train.device"],
+    );
+    assert!(!tmp.path().join("run").exists());
+}

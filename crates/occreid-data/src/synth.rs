@@ -125,6 +125,13 @@ impl SynthSummary {
     }
 }
 
+impl SynthOptions {
+    /// The options' ranges, checkable before anything is written.
+    pub fn validate(&self) -> Result<(), SynthError> {
+        validate(self)
+    }
+}
+
 fn validate(o: &SynthOptions) -> Result<(), SynthError> {
     let bad = |option, value: String, expected| {
         Err(SynthError::BadOption {

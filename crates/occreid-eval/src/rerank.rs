@@ -22,6 +22,20 @@ pub struct RerankParams {
     pub lambda: f64,
 }
 
+impl RerankParams {
+    /// k1, k2 ≥ 1 and λ in [0, 1]: checkable before any input is read.
+    pub fn validate(&self) -> Result<(), RerankError> {
+        let RerankParams { k1, k2, lambda } = *self;
+        if k1 == 0 || k2 == 0 {
+            return Err(RerankError::BadK { k1, k2 });
+        }
+        if !(0.0..=1.0).contains(&lambda) {
+            return Err(RerankError::BadLambda(lambda));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RerankParams {
     fn default() -> Self {
         Self {
@@ -344,13 +358,8 @@ fn nearest(table: &RerankTable, k: usize) -> Vec<u32> {
 
 /// Re-ranks and returns the Q×G distance. The table is consumed: its memory becomes the output.
 pub fn rerank(table: RerankTable, params: RerankParams) -> Result<Matrix, RerankError> {
+    params.validate()?;
     let RerankParams { k1, k2, lambda } = params;
-    if k1 == 0 || k2 == 0 {
-        return Err(RerankError::BadK { k1, k2 });
-    }
-    if !(0.0..=1.0).contains(&lambda) {
-        return Err(RerankError::BadLambda(lambda));
-    }
     let (n, nq) = (table.n, table.num_query);
     let ng = n - nq;
     let k = (k1 + 1).max(k2).min(n);

@@ -22,6 +22,13 @@ impl TrainConfig {
                 d.workers, self.train.threads
             ));
         }
+        if self.train.amp && self.train.device == "cpu" {
+            return bad(
+                "train.amp = true is float16 mixed precision on CUDA, but train.device = \"cpu\"; set one of them \
+                 (with device \"auto\", amp applies only when a GPU is found)"
+                    .into(),
+            );
+        }
         if d.batch_size == 0 {
             return bad("data.batch_size must be positive".into());
         }
