@@ -139,7 +139,8 @@ fn header_fields<'a>(path: &Path, header: &'a str) -> Result<[&'a str; 3], NpyEr
 
 fn parse_dtype(path: &Path, descr: &str) -> Result<(DType, bool), NpyError> {
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let (order, code) = descr.split_at(1.min(descr.len()));
+    // At a character boundary: a damaged header may hold any (lossily decoded) character first.
+    let (order, code) = descr.split_at(descr.chars().next().map_or(0, char::len_utf8));
     let big_endian = match order {
         "<" | "|" | "=" => false,
         ">" => true,
@@ -209,6 +210,14 @@ impl NpyReader {
             v => return Err(format_err(path, format!("unsupported format version {v}"))),
         };
         let prefix_len = if preamble[6] == 1 { 10 } else { 12 };
+        // The length field is read from the file: it is checked against the file before anything is
+        // allocated for it (a damaged 4-byte field would otherwise ask for up to 4 GiB).
+        if (prefix_len + header_len) as u64 > file_len {
+            return Err(format_err(
+                path,
+                format!("header length {header_len} runs past the end of the file ({file_len} bytes)"),
+            ));
+        }
         let mut header = vec![0u8; header_len];
         reader
             .read_exact(&mut header)
@@ -612,6 +621,11 @@ mod tests {
             (
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2}",
                 "unterminated value for 'shape'",
+            ),
+            // A multi-byte character where the byte-order mark goes (found by the property tests).
+            (
+                "{'descr': 'é<f4', 'fortran_order': False, 'shape': (1, 2)}",
+                "unrecognised dtype descr 'é<f4'",
             ),
             (
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}",

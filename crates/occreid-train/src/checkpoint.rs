@@ -4,7 +4,9 @@
 //! Writes go to a temporary file in the same folder and are renamed into place, so a crash never leaves
 //! a truncated checkpoint and an existing one is replaced only by a complete file. A CRC-32 of every
 //! tensor (name, type, shape, bytes) sits beside the metadata: a file changed after it was written (a
-//! flipped bit on disk, a bad copy) is refused instead of loading wrong weights without a word.
+//! flipped bit on disk, a bad copy) is refused instead of loading wrong weights without a word. The
+//! checksum covers the metadata too (epoch, sampler state, config): a resume never starts from a damaged
+//! position.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -114,11 +116,12 @@ pub(crate) struct RawTensor {
     pub bytes: Vec<u8>,
 }
 
-/// CRC-32 over `tensors` in name order: each one's name, type, shape and bytes.
-fn checksum<'a>(tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+/// CRC-32 over the metadata JSON and `tensors` in name order: each one's name, type, shape and bytes.
+fn checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
     let mut sorted: Vec<_> = tensors.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut h = crc32fast::Hasher::new();
+    h.update(meta_json.as_bytes());
     for (name, dtype, shape, bytes) in sorted {
         h.update(name.as_bytes());
         h.update(format!("{dtype:?}").as_bytes());
@@ -171,17 +174,13 @@ pub fn save(
             });
         }
     }
+    let meta_json = serde_json::to_string(meta).expect("metadata serialises");
     let crc = checksum(
+        &meta_json,
         raw.iter()
             .map(|t| (t.name.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
     );
-    let header = HashMap::from([
-        (
-            META_KEY.to_string(),
-            serde_json::to_string(meta).expect("metadata serialises"),
-        ),
-        (CHECKSUM_KEY.to_string(), crc),
-    ]);
+    let header = HashMap::from([(META_KEY.to_string(), meta_json), (CHECKSUM_KEY.to_string(), crc)]);
     let buffer = safetensors_bytes(&raw, header).map_err(|e| CheckpointError::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
@@ -222,18 +221,14 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| invalid("no occreid metadata (a plain weights file? use it as model.pretrained)".into()))?;
-    let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(format!("bad metadata: {e}")))?;
-    if meta.format != FORMAT {
-        return Err(invalid(format!(
-            "format {} but this build reads format {FORMAT}",
-            meta.format
-        )));
-    }
     let st = SafeTensors::deserialize(&bytes).map_err(reason)?;
-    let stored = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY));
-    if let Some(stored) = stored {
+    // The checksum first: a damaged file is named as such, whatever part of it the damage hit.
+    if let Some(stored) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY)) {
         let views = st.tensors();
-        let computed = checksum(views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+        let computed = checksum(
+            meta_json,
+            views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+        );
         if &computed != stored {
             return Err(CheckpointError::Corrupt {
                 path: path.to_path_buf(),
@@ -241,6 +236,13 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
                 computed,
             });
         }
+    }
+    let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(format!("bad metadata: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(invalid(format!(
+            "format {} but this build reads format {FORMAT}",
+            meta.format
+        )));
     }
     let mut model = HashMap::new();
     let mut optim = HashMap::new();

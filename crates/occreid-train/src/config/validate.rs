@@ -8,6 +8,11 @@ impl TrainConfig {
     /// Value checks that types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        // A NaN or infinite rate, weight or margin would train garbage without a word.
+        let table = toml::Value::try_from(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(key) = first_non_finite(&table, "") {
+            return bad(format!("{key} must be a finite number"));
+        }
         let d = &self.data;
         // Upper bounds catch typos that would otherwise end in an allocation abort or a hang.
         if !(16..=2048).contains(&d.height) || !(16..=2048).contains(&d.width) {
@@ -150,5 +155,22 @@ impl TrainConfig {
             return bad(format!("test.occlusion.ratios: {r} is outside (0, 1]"));
         }
         Ok(())
+    }
+}
+
+/// The dotted key of the first NaN or infinite float in `value`.
+fn first_non_finite(value: &toml::Value, key: &str) -> Option<String> {
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Some(key.to_string()),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
+            let key = if key.is_empty() {
+                k.clone()
+            } else {
+                format!("{key}.{k}")
+            };
+            first_non_finite(v, &key)
+        }),
+        toml::Value::Array(a) => a.iter().find_map(|v| first_non_finite(v, key)),
+        _ => None,
     }
 }
