@@ -10,7 +10,8 @@
 #   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<folder kept after the run>
 #
 # Skips (exit 0) when the dataset folder is absent. The images are read in place, never copied. A run
-# folder that already holds a finished run is kept (the script can be re-run to add seeds).
+# folder that already holds a finished run is kept and an interrupted one is resumed (the script can be
+# re-run to finish or add seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +51,15 @@ for SEED in $SEEDS; do
             echo "== seed $SEED: $M already finished in $DIR"
             continue
         fi
-        echo "== seed $SEED: $M ($EPOCHS epochs)"
         t0=$(date +%s)
+        if [ -f "$DIR/config.toml" ]; then
+            # Interrupted earlier (a killed session): continue from its last checkpoint.
+            echo "== seed $SEED: $M resumed from $DIR"
+            "$BIN" train --resume --out "$DIR"
+            echo "resumed" > "$DIR/wall_seconds"
+            continue
+        fi
+        echo "== seed $SEED: $M ($EPOCHS epochs)"
         "$BIN" train --config "$(preset "$M")" \
             --set data.dataset=cuhk01 --set "data.root=$ROOT" --set "seed=$SEED" \
             --set "train.epochs=$EPOCHS" --set "sdcn.vgn_epochs=$EPOCHS" --set "optim.milestones=[$MILESTONE]" \

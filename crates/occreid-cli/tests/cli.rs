@@ -1,7 +1,7 @@
 //! The `occreid` binary on reference fixtures and on bad input.
 mod common;
 
-use common::{occreid, synth};
+use common::{occreid, occreid_with_file_limit, synth, temporary_files};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -159,6 +159,18 @@ fn rerank_writes_torchreid_result_and_never_overwrites() {
         before,
         "existing output must be untouched"
     );
+
+    // The disk fills up while the new result is written (a 4 KiB file-size limit; the matrix is 6.5 KB):
+    // one error naming the file, the previous result intact, no temporary file left.
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let full = occreid_with_file_limit(4, &[&args_ref[..], &["--overwrite"]].concat());
+    assert_clean_failure(&full, &["r.npy", "File too large"]);
+    assert_eq!(
+        std::fs::read(&out_path).unwrap(),
+        before,
+        "the previous result survives"
+    );
+    assert_eq!(temporary_files(tmp.path()), Vec::<String>::new());
 
     // A mismatched g_g (the q_q file) is named in the error.
     let mut bad = args.to_vec();

@@ -2,7 +2,7 @@
 //! evaluation agreeing with the run's own, feature files, and the refusals that protect results.
 mod common;
 
-use common::{failed, occreid, ok, synth};
+use common::{failed, occreid, occreid_with_file_limit, ok, synth, temporary_files};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -421,4 +421,32 @@ fn training_log_has_rounded_numbers_and_no_colour_codes_when_piped() {
             "{key}={v} is not rounded: {line}"
         );
     }
+}
+
+/// The disk fills up when the first checkpoint is written (a 1 MiB file-size limit): the run stops with one
+/// error naming the checkpoint file, and leaves no temporary file behind.
+#[test]
+fn a_checkpoint_write_that_fails_is_named_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 12, 2, 4);
+    let run = tmp.path().join("run");
+    let root = format!("data.root={}", data.display());
+    let preset = preset();
+    let mut args = vec![
+        "train",
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(["--set", root.as_str()]);
+    for s in TINY {
+        args.extend(["--set", s]);
+    }
+    let e = failed(&occreid_with_file_limit(1024, &args));
+    assert!(e.contains("last.ckpt") && e.contains("File too large"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(!run.join("last.ckpt").exists());
+    assert_eq!(temporary_files(&run), Vec::<String>::new());
 }

@@ -54,3 +54,26 @@ pub fn failed(out: &Output) -> String {
     assert!(!out.status.success(), "expected a failure");
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// Runs the binary with files limited to `kib` KiB (RLIMIT_FSIZE through the shell's `ulimit -f`), as
+/// on a full disk or a quota: a write past it fails with EFBIG (SIGXFSZ is ignored, as the shell's trap
+/// leaves it for the exec'd binary).
+pub fn occreid_with_file_limit(kib: u64, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_occreid"))
+        .args(args)
+        .env("OCCREID_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Files in `dir` whose name says they are an unfinished atomic write.
+pub fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}
