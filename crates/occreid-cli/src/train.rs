@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use occreid_model::methods;
 use occreid_train::checkpoint;
 use occreid_train::engine::{load_split, test_set_fingerprint};
+use occreid_train::lock::RunLock;
 use occreid_train::robustness::{occlusion_suite, OcclusionResult};
 use occreid_train::{config, Engine};
 use serde_json::json;
@@ -33,6 +34,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     if a.resume {
+        if !a.out.is_dir() {
+            bail!("--resume: {} is not a run folder", a.out.display());
+        }
+        let _lock = RunLock::acquire(&a.out)?;
         if a.config.is_some() || !a.set.is_empty() {
             bail!("--resume continues with the run's saved config; drop --config/--set (or start a new --out)");
         }
@@ -58,6 +63,8 @@ pub fn run(a: Args) -> Result<()> {
 /// Trains `cfg` into the new run folder `out` (one sub-folder per stage for a multi-stage method) and
 /// returns the folder of the final stage, which holds the run's report.
 pub(crate) fn train_new(cfg: config::TrainConfig, out: &Path, title: &str, notes: Vec<String>) -> Result<PathBuf> {
+    // Before the checks for an existing run: a folder in use is reported as such, with its PID.
+    let _lock = RunLock::acquire(out)?;
     if !staged(&cfg)? {
         let split = load_split(&cfg)?;
         let mut engine = Engine::new(cfg, split, out)?;

@@ -450,3 +450,75 @@ fn a_checkpoint_write_that_fails_is_named_and_leaves_nothing_behind() {
     assert!(!run.join("last.ckpt").exists());
     assert_eq!(temporary_files(&run), Vec::<String>::new());
 }
+
+/// One writer per run folder, and SIGKILL at a random moment: a second `train --resume` on a folder in
+/// use is refused with the PID holding it; after the holder is killed its lock does not block the resume,
+/// and the resumed run ends with the same tensors, bit for bit, as an uninterrupted one.
+#[test]
+fn a_run_in_use_is_refused_and_a_killed_run_resumes_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 12, 2, 4);
+    let args = |out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "--config",
+            preset().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let root = format!("data.root={}", data.display());
+        for s in TINY
+            .iter()
+            .copied()
+            .chain([root.as_str(), "train.epochs=6", "test.occlusion.enabled=false"])
+        {
+            a.extend(["--set".to_string(), s.to_string()]);
+        }
+        a
+    };
+    let straight = tmp.path().join("straight");
+    ok(&occreid(
+        &args(&straight).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    let run = tmp.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
+        .args(args(&run))
+        .env("OCCREID_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !run.join("last.ckpt").exists() {
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let e = failed(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
+    assert!(
+        e.contains("in use") && e.contains(&format!("PID {}", child.id())),
+        "{e}"
+    );
+    // Somewhere after the first checkpoint: during a step, an evaluation or a checkpoint write.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 1500)));
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed before its last epoch");
+    ok(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
+    let a = occreid_train::checkpoint::load(&straight.join("last.ckpt")).unwrap();
+    let b = occreid_train::checkpoint::load(&run.join("last.ckpt")).unwrap();
+    assert_eq!((a.meta.epoch, b.meta.epoch), (6, 6));
+    assert_eq!(a.model.len(), b.model.len());
+    for (name, t) in &a.model {
+        assert!(t.equal(&b.model[name]), "{name} differs after the kill and resume");
+    }
+    for (name, t) in &a.optim {
+        assert!(t.equal(&b.optim[name]), "optimiser state {name} differs");
+    }
+}

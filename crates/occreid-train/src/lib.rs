@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod evaluate;
 mod imports;
+pub mod lock;
 pub mod optim;
 pub mod restore;
 pub mod robustness;
