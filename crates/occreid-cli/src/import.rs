@@ -98,6 +98,7 @@ pub fn run(c: Command) -> Result<()> {
         optimizer_steps: 0,
         num_classes,
         sampler: serde_json::Value::Null,
+        in_epoch: None,
         best: None,
         loss_scaler: None,
         method_state: serde_json::Value::Null,

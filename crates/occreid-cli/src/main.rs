@@ -10,6 +10,7 @@ mod data;
 mod demo;
 mod import;
 mod infer;
+mod interrupt;
 mod market_scale;
 mod metrics;
 mod rerank;
@@ -98,6 +99,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A stop asked for by a signal exits as the shell reports that signal (130 / 143).
+            if let Some(occreid_train::TrainError::Interrupted { code, .. }) = e.downcast_ref() {
+                eprintln!("{e}");
+                return ExitCode::from(*code as u8);
+            }
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }

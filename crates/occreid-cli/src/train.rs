@@ -157,6 +157,7 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
         engine.device(),
         out.display()
     );
+    engine.set_interrupt(crate::interrupt::flag().context("installing the Ctrl-C handler")?);
     engine.run(&mut [])?;
     if engine.last_evaluation().is_none() {
         engine.evaluate_now()?;

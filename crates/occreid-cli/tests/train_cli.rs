@@ -451,11 +451,12 @@ fn a_checkpoint_write_that_fails_is_named_and_leaves_nothing_behind() {
     assert_eq!(temporary_files(&run), Vec::<String>::new());
 }
 
-/// One writer per run folder, and SIGKILL at a random moment: a second `train --resume` on a folder in
-/// use is refused with the PID holding it; after the holder is killed its lock does not block the resume,
-/// and the resumed run ends with the same tensors, bit for bit, as an uninterrupted one.
+/// One writer per run folder, Ctrl-C, and SIGKILL at a random moment: a second `train --resume` on a
+/// folder in use is refused with the PID holding it; SIGINT stops the run with a resumable checkpoint,
+/// exit status 130 and the command that continues it; a SIGKILLed run's lock does not block its resume;
+/// and the run, stopped both ways, ends with the same tensors, bit for bit, as an uninterrupted one.
 #[test]
-fn a_run_in_use_is_refused_and_a_killed_run_resumes_bit_identical() {
+fn a_run_in_use_is_refused_and_stopped_or_killed_runs_resume_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synth(&data, 12, 2, 4);
@@ -485,24 +486,54 @@ fn a_run_in_use_is_refused_and_a_killed_run_resumes_bit_identical() {
     ));
 
     let run = tmp.path().join("run");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
-        .args(args(&run))
-        .env("OCCREID_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !run.join("last.ckpt").exists() {
-        assert!(started.elapsed().as_secs() < 300, "no checkpoint after 300 s");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let spawn = |args: &[String]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
+            .args(args)
+            .env("OCCREID_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Waits until the run has written a checkpoint newer than `since`.
+    let checkpoint_after = |since: Option<std::time::SystemTime>| {
+        let started = std::time::Instant::now();
+        loop {
+            let modified = std::fs::metadata(run.join("last.ckpt")).and_then(|m| m.modified()).ok();
+            if modified.is_some_and(|m| since.is_none_or(|s| m > s)) {
+                return modified;
+            }
+            assert!(started.elapsed().as_secs() < 300, "no checkpoint after 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let resume = ["train", "--resume", "--out", run.to_str().unwrap()].map(String::from);
+
+    let child = spawn(&args(&run));
+    let first = checkpoint_after(None);
     let e = failed(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
     assert!(
         e.contains("in use") && e.contains(&format!("PID {}", child.id())),
         "{e}"
     );
-    // Somewhere after the first checkpoint: during a step, an evaluation or a checkpoint write.
+    let pid = child.id().to_string();
+    ok(&std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .output()
+        .unwrap());
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    assert!(
+        e.contains("interrupted") && e.contains("occreid train --resume --out"),
+        "{e}"
+    );
+
+    // Resumed, then killed somewhere after its next checkpoint: during a step, an evaluation or a
+    // checkpoint write.
+    let stopped = checkpoint_after(first);
+    let mut child = spawn(&resume);
+    checkpoint_after(stopped);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -510,13 +541,14 @@ fn a_run_in_use_is_refused_and_a_killed_run_resumes_bit_identical() {
     std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 1500)));
     child.kill().unwrap();
     assert!(!child.wait().unwrap().success(), "killed before its last epoch");
-    ok(&occreid(&["train", "--resume", "--out", run.to_str().unwrap()]));
+    ok(&occreid(&resume.iter().map(String::as_str).collect::<Vec<_>>()));
+
     let a = occreid_train::checkpoint::load(&straight.join("last.ckpt")).unwrap();
     let b = occreid_train::checkpoint::load(&run.join("last.ckpt")).unwrap();
     assert_eq!((a.meta.epoch, b.meta.epoch), (6, 6));
     assert_eq!(a.model.len(), b.model.len());
     for (name, t) in &a.model {
-        assert!(t.equal(&b.model[name]), "{name} differs after the kill and resume");
+        assert!(t.equal(&b.model[name]), "{name} differs after the stops and resumes");
     }
     for (name, t) in &a.optim {
         assert!(t.equal(&b.optim[name]), "optimiser state {name} differs");

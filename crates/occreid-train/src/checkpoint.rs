@@ -41,6 +41,23 @@ pub struct CheckpointMeta {
     pub method_state: serde_json::Value,
     /// The resolved config (TOML) the run was started with.
     pub config: String,
+    /// Set when the checkpoint was written inside epoch `epoch + 1` (Ctrl-C, `checkpoint_every_steps`);
+    /// `sampler` is then the state that epoch started from, so its batches are drawn again on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_epoch: Option<EpochProgress>,
+}
+
+/// How far into an epoch a checkpoint was written, with the running sums of its record, so a resumed
+/// epoch logs exactly what an uninterrupted one does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    pub batches_done: usize,
+    pub sums: std::collections::BTreeMap<String, f64>,
+    pub correct: i64,
+    pub images: usize,
+    pub skipped: usize,
+    /// Training seconds spent in the epoch before the checkpoint.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -282,6 +299,7 @@ mod tests {
             loss_scaler: None,
             method_state: serde_json::Value::Null,
             config: "seed = 1\n".into(),
+            in_epoch: None,
         }
     }
 

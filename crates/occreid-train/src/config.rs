@@ -171,6 +171,9 @@ pub struct RunConfig {
     pub amp: bool,
     /// libtorch intra-op threads (0 = libtorch's default).
     pub threads: usize,
+    /// Also write last.ckpt every this many training steps inside an epoch (0 = at epoch ends only): for
+    /// long epochs (MSMT17, large custom sets), a crash then costs at most these steps.
+    pub checkpoint_every_steps: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +276,7 @@ impl Default for RunConfig {
             device: "auto".into(),
             amp: false,
             threads: 0,
+            checkpoint_every_steps: 0,
         }
     }
 }

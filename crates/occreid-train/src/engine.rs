@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ use occreid_torch::tch::{self, Device, Tensor};
 use occreid_torch::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, BestScore, CheckpointMeta};
+use crate::checkpoint::{self, BestScore, CheckpointMeta, EpochProgress};
 use crate::config::TrainConfig;
 use crate::evaluate::{self, evaluate_features, extract, ExtractOptions};
 use crate::imports::{check_pairable, import_tensors};
@@ -113,6 +114,10 @@ pub struct Engine {
     /// `data.test_sets[1..]` and their latest evaluations.
     extra_tests: Vec<(String, Split)>,
     last_extra: Vec<(String, evaluate::Evaluation)>,
+    /// Where a checkpoint written inside an epoch left it (taken by the next `train_epoch`).
+    in_epoch: Option<EpochProgress>,
+    /// Non-zero asks the engine to stop after the current step (see [`Engine::set_interrupt`]).
+    interrupt: Option<Arc<AtomicUsize>>,
 }
 
 impl Engine {
@@ -176,6 +181,7 @@ impl Engine {
             .restore_state(&meta.method_state)
             .map_err(|e| TrainError::Resume(format!("{}: {e}", path.display())))?;
         engine.sampler.restore(meta.sampler)?;
+        engine.in_epoch = meta.in_epoch;
         engine.epoch = meta.epoch;
         engine.global_batch = meta.global_batch;
         engine.best = meta.best;
@@ -250,7 +256,21 @@ impl Engine {
             last_eval: None,
             extra_tests,
             last_extra: Vec::new(),
+            in_epoch: None,
+            interrupt: None,
         })
+    }
+
+    /// A flag the engine reads after every training step: once something (a signal handler) stores a
+    /// non-zero value, it writes `last.ckpt` at that point, mid-epoch if need be, and returns
+    /// [`TrainError::Interrupted`] carrying the value. A resume from there is bit-identical to a run that
+    /// was never stopped.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicUsize>) {
+        self.interrupt = Some(flag);
+    }
+
+    fn interrupt_code(&self) -> usize {
+        self.interrupt.as_ref().map_or(0, |f| f.load(Ordering::SeqCst))
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -363,6 +383,14 @@ impl Engine {
             for h in hooks.iter_mut() {
                 stop |= h.on_epoch_end(&record) == Control::Stop;
             }
+            let code = self.interrupt_code();
+            if code != 0 && self.epoch < self.cfg.train.epochs {
+                return Err(TrainError::Interrupted {
+                    code,
+                    at: format!("after epoch {epoch}"),
+                    checkpoint: self.run_dir.join("last.ckpt"),
+                });
+            }
             if stop {
                 return Ok(self.epoch >= self.cfg.train.epochs);
             }
@@ -371,11 +399,16 @@ impl Engine {
     }
 
     fn train_epoch(&mut self, epoch: usize, lr: f64) -> Result<EpochRecord, TrainError> {
+        // The state the epoch starts from: a checkpoint inside the epoch stores it, and a resume draws the
+        // same batches from it and skips those already trained on.
+        let sampler_at_start = self.sampler.state();
         let batches = self.sampler.epoch_batches();
         let n_batches = batches.len();
+        let mut progress = self.in_epoch.take().unwrap_or_default();
+        let remaining: Vec<Vec<usize>> = batches.into_iter().skip(progress.batches_done).collect();
         let loader = Loader::spawn(
             self.train.clone(),
-            batches,
+            remaining,
             self.train_transform(),
             LoaderOptions {
                 seed: self.cfg.seed ^ 0x5eed_a11a,
@@ -385,9 +418,9 @@ impl Engine {
             },
         )?;
         let bar = evaluate::progress_bar(n_batches as u64, &format!("epoch {epoch}"));
+        bar.set_position(progress.batches_done as u64);
         let start = Instant::now();
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut correct, mut images, mut steps, mut skipped) = (0i64, 0usize, 0usize, 0usize);
+        let seconds_before = progress.seconds;
         for batch in loader {
             let batch = batch?;
             let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
@@ -409,40 +442,80 @@ impl Engine {
                 },
                 lr,
             )?;
+            let p = &mut progress;
             for (name, v) in &step.terms {
-                *sums.entry(name.to_string()).or_default() += v;
+                *p.sums.entry(name.to_string()).or_default() += v;
             }
-            *sums.entry("total".into()).or_default() += step.total;
-            correct += step.correct;
-            skipped += usize::from(!step.stepped);
-            images += batch.pids.len();
-            steps += 1;
+            *p.sums.entry("total".into()).or_default() += step.total;
+            p.correct += step.correct;
+            p.skipped += usize::from(!step.stepped);
+            p.images += batch.pids.len();
+            p.batches_done += 1;
             self.global_batch += 1;
             bar.set_message(format!(
                 "loss {:.3} acc {:.3} lr {lr:.2e}",
-                sums["total"] / steps as f64,
-                correct as f64 / images as f64
+                p.sums["total"] / p.batches_done as f64,
+                p.correct as f64 / p.images as f64
             ));
             bar.inc(1);
+            let code = self.interrupt_code();
+            let every = self.cfg.train.checkpoint_every_steps;
+            let periodic = every > 0 && self.global_batch.is_multiple_of(every);
+            if progress.batches_done < n_batches && (code != 0 || periodic) {
+                progress.seconds = seconds_before + start.elapsed().as_secs_f64();
+                self.save_in_epoch(&sampler_at_start, &progress)?;
+                if code != 0 {
+                    bar.abandon();
+                    return Err(TrainError::Interrupted {
+                        code,
+                        at: format!("in epoch {epoch} after batch {} of {n_batches}", progress.batches_done),
+                        checkpoint: self.run_dir.join("last.ckpt"),
+                    });
+                }
+            }
         }
         bar.finish_and_clear();
-        let seconds = start.elapsed().as_secs_f64();
-        let losses = sums.into_iter().map(|(k, v)| (k, v / steps.max(1) as f64)).collect();
+        let seconds = seconds_before + start.elapsed().as_secs_f64();
+        let steps = progress.batches_done;
+        let losses = progress
+            .sums
+            .into_iter()
+            .map(|(k, v)| (k, v / steps.max(1) as f64))
+            .collect();
         Ok(EpochRecord {
             epoch,
             lr,
             losses,
-            accuracy: correct as f64 / images.max(1) as f64,
-            images,
+            accuracy: progress.correct as f64 / progress.images.max(1) as f64,
+            images: progress.images,
             seconds,
-            images_per_second: images as f64 / seconds.max(1e-9),
+            images_per_second: progress.images as f64 / seconds.max(1e-9),
             test_sets: BTreeMap::new(),
             amp: self.scaler.as_ref().map(|s| AmpRecord {
-                skipped_steps: skipped,
+                skipped_steps: progress.skipped,
                 loss_scale: s.scale,
             }),
             eval: None,
         })
+    }
+
+    /// `last.ckpt` inside an epoch: the sampler as the epoch began and how far the epoch got.
+    fn save_in_epoch(&self, sampler_at_start: &serde_json::Value, progress: &EpochProgress) -> Result<(), TrainError> {
+        let mut meta = self.meta(true);
+        meta.sampler = sampler_at_start.clone();
+        meta.in_epoch = Some(progress.clone());
+        checkpoint::save(
+            &self.run_dir.join("last.ckpt"),
+            &self.model_tensors(),
+            &self.optimizer.state_tensors(),
+            &meta,
+        )?;
+        tracing::info!(
+            epoch = self.epoch + 1,
+            batch = progress.batches_done,
+            "checkpoint inside the epoch"
+        );
+        Ok(())
     }
 
     /// Extracts query and gallery features and evaluates them (`[test]` settings).
@@ -489,6 +562,7 @@ impl Engine {
                 serde_json::Value::Null
             },
             config: self.cfg.to_toml(),
+            in_epoch: None,
         }
     }
 

@@ -72,6 +72,18 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("{} already holds {file} of another run; choose another --out or move that folder away", dir.display())]
     RunFilesExist { dir: PathBuf, file: String },
+    /// A stop was asked for (SIGINT / SIGTERM through [`Engine::set_interrupt`]); `last.ckpt` holds the
+    /// point reached. `code` is the value the interrupt flag was set to (the exit status to use).
+    #[error(
+        "interrupted {at}; {} holds this point: continue with `occreid train --resume --out {}`",
+        checkpoint.display(),
+        checkpoint.parent().unwrap_or(Path::new(".")).display()
+    )]
+    Interrupted {
+        code: usize,
+        at: String,
+        checkpoint: PathBuf,
+    },
     #[error("training diverged at epoch {epoch}: loss = {loss}")]
     Diverged { epoch: usize, loss: f64 },
     #[error("{path}: {source}")]

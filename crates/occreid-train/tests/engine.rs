@@ -1,12 +1,14 @@
 //! The engine end to end on a tiny synthetic dataset: an interrupted and resumed run ends with exactly
 //! the weights and optimiser state of an uninterrupted one; run folders are protected and complete.
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use occreid_data::synth::{generate, SynthOptions};
 use occreid_train::checkpoint;
 use occreid_train::config::TrainConfig;
 use occreid_train::engine::load_split;
-use occreid_train::{Control, Engine, EpochRecord, Hook};
+use occreid_train::{Control, Engine, EpochRecord, Hook, TrainError};
 
 fn tiny_config(root: &Path) -> TrainConfig {
     let mut c = TrainConfig::default();
@@ -287,4 +289,97 @@ fn several_test_sets_are_evaluated_together() {
     cfg.data.test_sets[1].name = "own".into();
     let e = cfg.validate().unwrap_err().to_string();
     assert!(e.contains("named the same"), "{e}");
+}
+
+/// Sets the interrupt flag at the end of epoch `epoch`, as a signal arriving during its evaluation would.
+struct InterruptAfter(usize, Arc<AtomicUsize>);
+impl Hook for InterruptAfter {
+    fn on_epoch_end(&mut self, r: &EpochRecord) -> Control {
+        if r.epoch == self.0 {
+            self.1.store(143, Ordering::SeqCst);
+        }
+        Control::Continue
+    }
+}
+
+/// Ctrl-C inside an epoch and at an epoch's end, with `checkpoint_every_steps` writing checkpoints in
+/// between: each stop leaves a checkpoint at the point reached, and the twice-resumed run ends with the
+/// tensors, sampler state and per-epoch losses of an uninterrupted one, bit for bit.
+#[test]
+fn a_run_stopped_inside_an_epoch_resumes_bit_identical() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let mut cfg = tiny_config(&data);
+    cfg.train.checkpoint_every_steps = 2;
+    cfg.train.eval_period = 0;
+
+    let straight = tmp.path().join("straight");
+    let mut e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &straight).unwrap();
+    assert!(e.run(&mut []).unwrap());
+
+    let run = tmp.path().join("run");
+    let mut e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &run).unwrap();
+    let flag = Arc::new(AtomicUsize::new(130));
+    e.set_interrupt(flag);
+    let err = e.run(&mut []).err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, TrainError::Interrupted { code: 130, .. }), "{text}");
+    assert!(
+        text.contains("in epoch 1 after batch 1 of") && text.contains("--resume --out"),
+        "{text}"
+    );
+    let ck = checkpoint::load(&run.join("last.ckpt")).unwrap();
+    assert_eq!((ck.meta.epoch, ck.meta.global_batch), (0, 1));
+    assert_eq!(ck.meta.in_epoch.as_ref().map(|p| p.batches_done), Some(1));
+    drop(e);
+
+    let mut e = Engine::resume(&run, None).unwrap();
+    let flag = Arc::new(AtomicUsize::new(0));
+    e.set_interrupt(flag.clone());
+    let err = e.run(&mut [&mut InterruptAfter(1, flag)]).err().unwrap();
+    assert!(err.to_string().contains("after epoch 1"), "{err}");
+    assert!(checkpoint::load(&run.join("last.ckpt"))
+        .unwrap()
+        .meta
+        .in_epoch
+        .is_none());
+    drop(e);
+
+    let mut e = Engine::resume(&run, None).unwrap();
+    assert!(e.run(&mut []).unwrap());
+    let (a, b) = (
+        checkpoint::load(&straight.join("last.ckpt")).unwrap(),
+        checkpoint::load(&run.join("last.ckpt")).unwrap(),
+    );
+    assert_eq!(
+        (a.meta.global_batch, &a.meta.sampler),
+        (b.meta.global_batch, &b.meta.sampler)
+    );
+    let (ta, tb) = (bytes_of(&a), bytes_of(&b));
+    assert_eq!(ta.len(), tb.len());
+    for ((ka, va), (_, vb)) in ta.iter().zip(&tb) {
+        assert!(
+            va == vb,
+            "{ka} differs between the straight and the stopped-and-resumed run"
+        );
+    }
+    let log = |dir: &Path| -> Vec<EpochRecord> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (la, lb) = (log(&straight), log(&run));
+    assert_eq!(lb.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2, 3]);
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!(
+            (&x.losses, x.accuracy, x.images),
+            (&y.losses, y.accuracy, y.images),
+            "epoch {}",
+            x.epoch
+        );
+    }
 }

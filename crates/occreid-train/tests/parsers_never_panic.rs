@@ -35,6 +35,7 @@ fn meta() -> CheckpointMeta {
         loss_scaler: None,
         method_state: serde_json::Value::Null,
         config: "seed = 1\n".into(),
+        in_epoch: None,
     }
 }
 
