@@ -41,6 +41,9 @@ pub struct Batch {
     pub occlusion_masks: Option<Vec<u8>>,
     /// [`Transform::TrainPair`] only: the occluded copies of `images`, same layout.
     pub occluded: Option<Vec<f32>>,
+    /// With [`LoaderOptions::skip_unreadable`]: the samples left out because their image (or a pair's
+    /// donor image) could not be read: why, naming the file.
+    pub skipped: Vec<String>,
 }
 
 /// How one decoded image becomes a tensor.
@@ -113,6 +116,9 @@ pub struct LoaderOptions {
     pub threads: usize,
     /// Number of the first batch (non-zero when resuming).
     pub first_batch: u64,
+    /// Leave a sample whose image cannot be read out of its batch (listed in [`Batch::skipped`]) instead
+    /// of ending the stream with the error. The other samples keep their augmentation streams.
+    pub skip_unreadable: bool,
 }
 
 impl Default for LoaderOptions {
@@ -122,6 +128,7 @@ impl Default for LoaderOptions {
             prefetch: 4,
             threads: 0,
             first_batch: 0,
+            skip_unreadable: false,
         }
     }
 }
@@ -169,7 +176,7 @@ impl Loader {
                 let number = opts.first_batch + k as u64;
                 let per_sample = 3 * h * w * transform.views();
                 let mut images = vec![0f32; indices.len() * per_sample];
-                let result: Result<Vec<Option<Occlusion>>, TransformError> = pool.install(|| {
+                let loaded: Vec<Result<Option<Occlusion>, TransformError>> = pool.install(|| {
                     images
                         .par_chunks_mut(per_sample)
                         .zip(indices.par_iter())
@@ -177,6 +184,28 @@ impl Loader {
                         .map(|(pos, (dst, &i))| transform.load(&samples, i, (opts.seed, number, pos), dst))
                         .collect()
                 });
+                let (mut indices, mut skipped) = (indices, Vec::new());
+                let result: Result<Vec<Option<Occlusion>>, TransformError> = if opts.skip_unreadable {
+                    // Keep the readable samples, in order, and compact the buffer over the others.
+                    let mut kept = Vec::with_capacity(indices.len());
+                    let mut occlusions = Vec::with_capacity(indices.len());
+                    for (k, r) in loaded.into_iter().enumerate() {
+                        match r {
+                            Ok(o) => {
+                                let n = kept.len();
+                                images.copy_within(k * per_sample..(k + 1) * per_sample, n * per_sample);
+                                kept.push(indices[k]);
+                                occlusions.push(o);
+                            }
+                            Err(e) => skipped.push(e.to_string()),
+                        }
+                    }
+                    images.truncate(kept.len() * per_sample);
+                    indices = kept;
+                    Ok(occlusions)
+                } else {
+                    loaded.into_iter().collect()
+                };
                 let item = result.map(|occlusions| {
                     let occluded = matches!(transform, Transform::OccludedTest(_));
                     let occluded_fraction = occluded.then(|| occlusions.iter().flatten().map(|o| o.fraction).collect());
@@ -210,6 +239,7 @@ impl Loader {
                         number,
                         occluded_fraction,
                         occlusion_masks,
+                        skipped,
                     }
                 });
                 let failed = item.is_err();

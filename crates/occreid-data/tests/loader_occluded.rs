@@ -30,6 +30,7 @@ fn occluded(kind: OccluderKind, position: Position, donors: &Arc<Vec<Sample>>) -
 
 fn run(samples: &Arc<Vec<Sample>>, batches: Vec<Vec<usize>>, t: &OccludedTest, threads: usize) -> Vec<Batch> {
     let opts = LoaderOptions {
+        skip_unreadable: false,
         seed: threads as u64, // the loader seed must not matter for this transform
         threads,
         prefetch: 1,

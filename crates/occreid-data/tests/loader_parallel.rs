@@ -19,6 +19,7 @@ fn collect(
     threads: usize,
 ) -> Vec<occreid_data::loader::Batch> {
     let opts = LoaderOptions {
+        skip_unreadable: false,
         seed: 9,
         threads,
         prefetch: 2,

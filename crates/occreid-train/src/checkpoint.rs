@@ -56,6 +56,9 @@ pub struct EpochProgress {
     pub correct: i64,
     pub images: usize,
     pub skipped: usize,
+    /// Unreadable images left out so far (`data.skip_bad_images`).
+    #[serde(default)]
+    pub skipped_images: usize,
     /// Training seconds spent in the epoch before the checkpoint.
     pub seconds: f64,
 }

@@ -86,6 +86,10 @@ pub struct DataConfig {
     /// Decode/augment threads (0 = one per core) and batches prefetched.
     pub workers: usize,
     pub prefetch: usize,
+    /// A training image that cannot be read (deleted or damaged after the scan): false stops the run with
+    /// its name and a resumable checkpoint; true leaves it out of its batch and counts it in
+    /// metrics.jsonl (`skipped_images`).
+    pub skip_bad_images: bool,
 }
 
 /// One entry of `[[data.test_sets]]`.
@@ -244,6 +248,7 @@ impl Default for DataConfig {
             steps_per_epoch: 0,
             workers: 0,
             prefetch: 4,
+            skip_bad_images: false,
         }
     }
 }

@@ -61,10 +61,17 @@ pub struct EpochRecord {
     /// With several `data.test_sets`: each set's metrics, by dataset name (`eval` is the first set's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub test_sets: BTreeMap<String, EvalRecord>,
+    /// Unreadable training images left out of their batches (`data.skip_bad_images`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_images: usize,
     /// Mixed precision only: updates the loss scaler skipped, and the scale at the end of the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amp: Option<AmpRecord>,
     pub eval: Option<EvalRecord>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -415,6 +422,7 @@ impl Engine {
                 prefetch: self.cfg.data.prefetch,
                 threads: self.cfg.data.workers,
                 first_batch: self.global_batch,
+                skip_unreadable: self.cfg.data.skip_bad_images,
             },
         )?;
         let bar = evaluate::progress_bar(n_batches as u64, &format!("epoch {epoch}"));
@@ -422,7 +430,30 @@ impl Engine {
         let start = Instant::now();
         let seconds_before = progress.seconds;
         for batch in loader {
-            let batch = batch?;
+            let batch = match batch {
+                Ok(b) => b,
+                Err(source) => {
+                    // A file gone or damaged since the scan: keep everything trained so far.
+                    progress.seconds = seconds_before + start.elapsed().as_secs_f64();
+                    self.save_in_epoch(&sampler_at_start, &progress)?;
+                    bar.abandon();
+                    return Err(TrainError::UnreadableImage {
+                        source,
+                        checkpoint: self.run_dir.join("last.ckpt"),
+                    });
+                }
+            };
+            for e in &batch.skipped {
+                tracing::warn!(epoch, error = %e, "unreadable training image left out (data.skip_bad_images)");
+            }
+            progress.skipped_images += batch.skipped.len();
+            if batch.pids.is_empty() {
+                // Every image of the batch was unreadable: nothing to train on, the batch still counts.
+                progress.batches_done += 1;
+                self.global_batch += 1;
+                bar.inc(1);
+                continue;
+            }
             let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
             let x = Tensor::from_slice(&batch.images).reshape(&shape).to_device(self.device);
             let y = Tensor::from_slice(&batch.pids).to_device(self.device);
@@ -488,6 +519,7 @@ impl Engine {
             losses,
             accuracy: progress.correct as f64 / progress.images.max(1) as f64,
             images: progress.images,
+            skipped_images: progress.skipped_images,
             seconds,
             images_per_second: progress.images as f64 / seconds.max(1e-9),
             test_sets: BTreeMap::new(),

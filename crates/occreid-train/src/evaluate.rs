@@ -80,6 +80,7 @@ pub fn extract(
             prefetch: opts.prefetch,
             threads: opts.workers,
             first_batch: 0,
+            skip_unreadable: false,
         },
     )?;
     let mut rows: Vec<f32> = Vec::new();

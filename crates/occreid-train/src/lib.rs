@@ -84,6 +84,16 @@ pub enum TrainError {
         at: String,
         checkpoint: PathBuf,
     },
+    #[error(
+        "{source}; the run stopped there and {} holds it: put the file back and continue with `occreid \
+         train --resume --out {}` (a run started with data.skip_bad_images = true leaves such images out)",
+        checkpoint.display(),
+        checkpoint.parent().unwrap_or(Path::new(".")).display()
+    )]
+    UnreadableImage {
+        source: occreid_data::TransformError,
+        checkpoint: PathBuf,
+    },
     #[error("training diverged at epoch {epoch}: loss = {loss}")]
     Diverged { epoch: usize, loss: f64 },
     #[error("{path}: {source}")]

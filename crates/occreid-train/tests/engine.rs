@@ -383,3 +383,66 @@ fn a_run_stopped_inside_an_epoch_resumes_bit_identical() {
         );
     }
 }
+
+/// A training image damaged after the scan: the run stops naming it, with a checkpoint at that point;
+/// with the file put back the resumed run ends bit-identical to an uninterrupted one. With
+/// `data.skip_bad_images` the run leaves the image out and counts it in every epoch's record.
+#[test]
+fn an_unreadable_training_image_stops_resumably_or_is_skipped() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dataset(&data);
+    let mut cfg = tiny_config(&data);
+    cfg.train.epochs = 2;
+    cfg.train.eval_period = 0;
+    let straight = tmp.path().join("straight");
+    let mut e = Engine::new(cfg.clone(), load_split(&cfg).unwrap(), &straight).unwrap();
+    assert!(e.run(&mut []).unwrap());
+
+    let split = load_split(&cfg).unwrap();
+    let victim = split.train[5].path.clone();
+    let original = std::fs::read(&victim).unwrap();
+    let run = tmp.path().join("run");
+    let mut e = Engine::new(cfg.clone(), split.clone(), &run).unwrap();
+    std::fs::write(&victim, &original[..40]).unwrap();
+    let err = e.run(&mut []).err().unwrap().to_string();
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name) && err.contains("--resume --out"), "{err}");
+    assert!(checkpoint::load(&run.join("last.ckpt"))
+        .unwrap()
+        .meta
+        .in_epoch
+        .is_some());
+    drop(e);
+    std::fs::write(&victim, &original).unwrap();
+    let mut e = Engine::resume(&run, None).unwrap();
+    assert!(e.run(&mut []).unwrap());
+    let (a, b) = (
+        checkpoint::load(&straight.join("last.ckpt")).unwrap(),
+        checkpoint::load(&run.join("last.ckpt")).unwrap(),
+    );
+    for ((ka, va), (_, vb)) in bytes_of(&a).iter().zip(&bytes_of(&b)) {
+        assert!(
+            va == vb,
+            "{ka} differs after the stop at the unreadable image and the resume"
+        );
+    }
+
+    let mut skipping = cfg.clone();
+    skipping.data.skip_bad_images = true;
+    let run = tmp.path().join("skipping");
+    let mut e = Engine::new(skipping, split, &run).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    assert!(e.run(&mut []).unwrap());
+    let records: Vec<EpochRecord> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert!(r.skipped_images >= 1, "epoch {}: {} skipped", r.epoch, r.skipped_images);
+        assert!(r.losses["total"].is_finite());
+    }
+}
