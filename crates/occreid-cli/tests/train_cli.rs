@@ -22,21 +22,30 @@ const TINY: [&str; 9] = [
     "test.rerank=false",
 ];
 
-fn train(data: &Path, out: &Path) -> Output {
-    let root = format!("data.root={}", data.display());
-    let preset = preset();
-    let mut args = vec![
+/// `train` of the demo preset on `data` into `out`, at the TINY size, with further `--set` values.
+fn train_args(data: &Path, out: &Path, sets: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "train",
         "--config",
-        preset.to_str().unwrap(),
+        preset().to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ];
-    args.extend(["--set", root.as_str()]);
-    for s in TINY {
-        args.extend(["--set", s]);
+    ]
+    .map(String::from)
+    .to_vec();
+    let root = format!("data.root={}", data.display());
+    for s in TINY.iter().copied().chain([root.as_str()]).chain(sets.iter().copied()) {
+        args.extend(["--set".to_string(), s.to_string()]);
     }
-    occreid(&args)
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn train(data: &Path, out: &Path) -> Output {
+    occreid(&strs(&train_args(data, out, &[])))
 }
 
 #[test]
@@ -382,21 +391,7 @@ fn training_log_has_rounded_numbers_and_no_colour_codes_when_piped() {
     let data = tmp.path().join("data");
     synth(&data, 12, 2, 4);
     let run = tmp.path().join("run");
-    let root = format!("data.root={}", data.display());
-    let preset = preset();
-    let mut args = vec![
-        "train",
-        "--config",
-        preset.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--set",
-        &root,
-    ];
-    for s in TINY {
-        args.extend(["--set", s]);
-    }
-    args.extend(["--set", "test.occlusion.enabled=false"]);
+    let args = train_args(&data, &run, &["test.occlusion.enabled=false"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
         .args(&args)
         .env("OCCREID_LOG", "info")
@@ -431,59 +426,33 @@ fn a_checkpoint_write_that_fails_is_named_and_leaves_nothing_behind() {
     let data = tmp.path().join("data");
     synth(&data, 12, 2, 4);
     let run = tmp.path().join("run");
-    let root = format!("data.root={}", data.display());
-    let preset = preset();
-    let mut args = vec![
-        "train",
-        "--config",
-        preset.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    args.extend(["--set", root.as_str()]);
-    for s in TINY {
-        args.extend(["--set", s]);
-    }
-    let e = failed(&occreid_with_file_limit(1024, &args));
+    let e = failed(&occreid_with_file_limit(1024, &strs(&train_args(&data, &run, &[]))));
     assert!(e.contains("last.ckpt") && e.contains("File too large"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
     assert!(!run.join("last.ckpt").exists());
     assert_eq!(temporary_files(&run), Vec::<String>::new());
 }
 
-/// One writer per run folder, Ctrl-C, and SIGKILL at a random moment: a second `train --resume` on a
+/// One writer per run folder, Ctrl-C, and SIGKILL at random moments: a second `train --resume` on a
 /// folder in use is refused with the PID holding it; SIGINT stops the run with a resumable checkpoint,
 /// exit status 130 and the command that continues it; a SIGKILLed run's lock does not block its resume;
-/// and the run, stopped both ways, ends with the same tensors, bit for bit, as an uninterrupted one.
+/// and the run, stopped once by Ctrl-C and killed three times, ends with the same tensors, bit for bit,
+/// as an uninterrupted one.
 #[test]
 fn a_run_in_use_is_refused_and_stopped_or_killed_runs_resume_bit_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synth(&data, 12, 2, 4);
-    let args = |out: &Path| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "--config",
-            preset().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec();
-        let root = format!("data.root={}", data.display());
-        for s in TINY
-            .iter()
-            .copied()
-            .chain([root.as_str(), "train.epochs=6", "test.occlusion.enabled=false"])
-        {
-            a.extend(["--set".to_string(), s.to_string()]);
-        }
-        a
-    };
+    // Evaluations at epochs 2, 4 and 6, and checkpoints every 2 steps inside the epochs as well.
+    let sets = [
+        "train.epochs=6",
+        "train.eval_period=2",
+        "train.checkpoint_every_steps=2",
+        "test.occlusion.enabled=false",
+    ];
+    let args = |out: &Path| train_args(&data, out, &sets);
     let straight = tmp.path().join("straight");
-    ok(&occreid(
-        &args(&straight).iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    ok(&occreid(&strs(&args(&straight))));
 
     let run = tmp.path().join("run");
     let spawn = |args: &[String]| {
@@ -529,19 +498,29 @@ fn a_run_in_use_is_refused_and_stopped_or_killed_runs_resume_bit_identical() {
         "{e}"
     );
 
-    // Resumed, then killed somewhere after its next checkpoint: during a step, an evaluation or a
-    // checkpoint write.
-    let stopped = checkpoint_after(first);
-    let mut child = spawn(&resume);
-    checkpoint_after(stopped);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 1500)));
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success(), "killed before its last epoch");
-    ok(&occreid(&resume.iter().map(String::as_str).collect::<Vec<_>>()));
+    // Resumed and killed three times, each somewhere after its next checkpoint: during a step, an
+    // evaluation or a checkpoint write.
+    let mut latest = checkpoint_after(first);
+    for _ in 0..3 {
+        let mut child = spawn(&resume);
+        checkpoint_after(latest);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 1000)));
+        child.kill().unwrap();
+        if child.wait().unwrap().success() {
+            break; // it finished first: the remaining kills have nothing to stop
+        }
+        latest = std::fs::metadata(run.join("last.ckpt")).and_then(|m| m.modified()).ok();
+    }
+    ok(&occreid(&strs(&resume)));
+    assert_eq!(
+        temporary_files(&run),
+        Vec::<String>::new(),
+        "writes cut by the kills are cleared"
+    );
 
     let a = occreid_train::checkpoint::load(&straight.join("last.ckpt")).unwrap();
     let b = occreid_train::checkpoint::load(&run.join("last.ckpt")).unwrap();
