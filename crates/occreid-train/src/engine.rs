@@ -7,7 +7,6 @@
 //! batch counter (which keys the augmentation streams) and best score restored, so an interrupted run
 //! ends with the same weights as an uninterrupted one.
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use occreid_torch::tch::{self, Device, Tensor};
 use occreid_torch::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, BestScore, CheckpointMeta, EpochProgress};
+use crate::checkpoint::{self, BestScore, EpochProgress};
 use crate::config::TrainConfig;
 use crate::evaluate::{self, evaluate_features, extract, ExtractOptions};
 use crate::imports::{check_pairable, import_tensors};
@@ -32,6 +31,9 @@ use crate::sampling::TrainSampler;
 pub use crate::split::{load_extra_test_sets, load_split, test_set_fingerprint};
 use crate::step::train_step;
 use crate::{Rounded, TrainError};
+
+mod run_files;
+use run_files::truncate_metrics;
 
 /// What a hook tells the engine after an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,25 +533,6 @@ impl Engine {
         })
     }
 
-    /// `last.ckpt` inside an epoch: the sampler as the epoch began and how far the epoch got.
-    fn save_in_epoch(&self, sampler_at_start: &serde_json::Value, progress: &EpochProgress) -> Result<(), TrainError> {
-        let mut meta = self.meta(true);
-        meta.sampler = sampler_at_start.clone();
-        meta.in_epoch = Some(progress.clone());
-        checkpoint::save(
-            &self.run_dir.join("last.ckpt"),
-            &self.model_tensors(),
-            &self.optimizer.state_tensors(),
-            &meta,
-        )?;
-        tracing::info!(
-            epoch = self.epoch + 1,
-            batch = progress.batches_done,
-            "checkpoint inside the epoch"
-        );
-        Ok(())
-    }
-
     /// Extracts query and gallery features and evaluates them (`[test]` settings).
     /// With several `data.test_sets`, every set is evaluated; the first one's record is returned.
     pub fn evaluate_now(&mut self) -> Result<EvalRecord, TrainError> {
@@ -565,107 +548,6 @@ impl Engine {
             })
             .collect::<Result<_, TrainError>>()?;
         Ok(rec)
-    }
-
-    fn model_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self.method.var_store().variables().into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    }
-
-    fn meta(&self, full: bool) -> CheckpointMeta {
-        CheckpointMeta {
-            format: checkpoint::FORMAT,
-            method: self.cfg.method.clone(),
-            epoch: self.epoch,
-            global_batch: self.global_batch,
-            optimizer_steps: self.optimizer.steps(),
-            num_classes: self.num_classes,
-            sampler: if full {
-                self.sampler.state()
-            } else {
-                serde_json::Value::Null
-            },
-            best: self.best,
-            loss_scaler: self.scaler.clone(),
-            method_state: if full {
-                self.method.state()
-            } else {
-                serde_json::Value::Null
-            },
-            config: self.cfg.to_toml(),
-            in_epoch: None,
-        }
-    }
-
-    fn save_checkpoints(&mut self, eval: Option<EvalRecord>) -> Result<(), TrainError> {
-        let improved = eval.filter(|e| self.best.is_none_or(|b| (e.rank1, e.map) > (b.rank1, b.map)));
-        if let Some(e) = improved {
-            self.best = Some(BestScore {
-                epoch: self.epoch,
-                rank1: e.rank1,
-                map: e.map,
-            });
-        }
-        let model = self.model_tensors();
-        checkpoint::save(
-            &self.run_dir.join("last.ckpt"),
-            &model,
-            &self.optimizer.state_tensors(),
-            &self.meta(true),
-        )?;
-        if improved.is_some() {
-            checkpoint::save(&self.run_dir.join("best.ckpt"), &model, &[], &self.meta(false))?;
-        }
-        Ok(())
-    }
-
-    fn append_metrics(&self, record: &EpochRecord) -> Result<(), TrainError> {
-        let path = self.run_dir.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| TrainError::io(&path, e))?;
-        let line = serde_json::to_string(record).expect("record serialises");
-        writeln!(f, "{line}").map_err(|e| TrainError::io(&path, e))
-    }
-
-    /// Writes `summary.json`: the last evaluation in the CLI's metrics format plus run facts.
-    pub fn write_summary(&self, extra: serde_json::Value) -> Result<PathBuf, TrainError> {
-        let ev = self
-            .last_eval
-            .as_ref()
-            .ok_or_else(|| TrainError::Data("no evaluation has been run yet".into()))?;
-        let mut s = ev.plain.summary_json();
-        if let Some(r) = &ev.reranked {
-            s["reranked"] = r.summary_json();
-        }
-        s["method"] = self.cfg.method.clone().into();
-        s["dataset"] = self.cfg.data.dataset.clone().into();
-        s["epochs"] = self.epoch.into();
-        s["best"] = serde_json::to_value(self.best).expect("serialises");
-        let sets = self.test_set_evaluations();
-        if !sets.is_empty() {
-            s["test_sets"] = sets
-                .into_iter()
-                .map(|(name, ev)| {
-                    let mut j = ev.plain.summary_json();
-                    if let Some(r) = &ev.reranked {
-                        j["reranked"] = r.summary_json();
-                    }
-                    (name.to_string(), j)
-                })
-                .collect::<serde_json::Map<_, _>>()
-                .into();
-        }
-        if let (Some(obj), serde_json::Value::Object(more)) = (s.as_object_mut(), extra) {
-            obj.extend(more);
-        }
-        let path = self.run_dir.join("summary.json");
-        let text = serde_json::to_string_pretty(&s).expect("serialises");
-        checkpoint::write_atomic(&path, text.as_bytes())?;
-        Ok(path)
     }
 }
 
@@ -697,18 +579,4 @@ pub fn evaluate_split(
     };
     let gf = extract(method, Arc::new(split.gallery.clone()), transform, &opts)?;
     Ok(evaluate_features(&qf, &gf, &split.query, &split.gallery, &cfg.test)?)
-}
-
-/// Drops `metrics.jsonl` lines of epochs after `epoch` (written after the checkpoint being resumed).
-fn truncate_metrics(path: &Path, epoch: usize) -> Result<(), TrainError> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| serde_json::from_str::<EpochRecord>(l).is_ok_and(|r| r.epoch <= epoch))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    checkpoint::write_atomic(path, kept.as_bytes())?;
-    Ok(())
 }
