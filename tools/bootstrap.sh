@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Creates the project-local Python venv that provides libtorch (PyPI wheel torch==2.11.0) for tch 0.24.
 # Idempotent: re-running with the venv in place only verifies it.
+#   tools/bootstrap.sh            what the build and the tests need
+#   tools/bootstrap.sh --peers    also torchvision 0.26.0 (the release paired with torch 2.11), which the
+#                                 PyTorch peers of BENCHMARKS.md import (`occreid bench ... --peer`,
+#                                 tools/cuhk01_peer.py); tests never need it
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 torch_version="2.11.0"
+torchvision_version="0.26.0"
+peers=false
+for arg in "$@"; do
+  case "$arg" in
+    --peers) peers=true ;;
+    *) echo "bootstrap.sh: unknown option $arg (only --peers)" >&2; exit 2 ;;
+  esac
+done
 python="${PYTHON:-python3}"
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -13,6 +25,13 @@ fi
 have="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [ "$have" != "$torch_version" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "torch==$torch_version" "numpy>=2"
+fi
+if $peers; then
+  have_tv="$("$venv/bin/python" -c 'import torchvision; print(torchvision.__version__.split("+")[0])' 2>/dev/null || true)"
+  if [ "$have_tv" != "$torchvision_version" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+      "torch==$torch_version" "torchvision==$torchvision_version"
+  fi
 fi
 # A stable name for the build (.cargo/config.toml points LIBTORCH here), whatever the python minor version.
 torch_dir="$("$venv/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null)"

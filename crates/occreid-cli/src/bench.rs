@@ -171,12 +171,16 @@ pub(crate) fn run_peer(script: &str, args: &[String]) -> Result<String> {
             anyhow::anyhow!("{python}: cannot run ({e}); run from the repository root after tools/bootstrap.sh")
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("No module named 'torchvision'") {
+        anyhow::bail!("{script} needs torchvision, which the tests do not: run tools/bootstrap.sh --peers once");
+    }
     if !out.status.success() {
         anyhow::bail!(
             "{script} failed ({}): {}{}",
             out.status,
             stdout,
-            String::from_utf8_lossy(&out.stderr)
+            stderr
         );
     }
     Ok(stdout)
