@@ -176,12 +176,7 @@ pub(crate) fn run_peer(script: &str, args: &[String]) -> Result<String> {
         anyhow::bail!("{script} needs torchvision, which the tests do not: run tools/bootstrap.sh --peers once");
     }
     if !out.status.success() {
-        anyhow::bail!(
-            "{script} failed ({}): {}{}",
-            out.status,
-            stdout,
-            stderr
-        );
+        anyhow::bail!("{script} failed ({}): {}{}", out.status, stdout, stderr);
     }
     Ok(stdout)
 }
