@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 /// Bumped when the layout changes incompatibly.
 pub const FORMAT: u32 = 1;
 const META_KEY: &str = "occreid";
-/// Header key of the tensors' checksum (hex CRC-32); files written before it existed have none.
-const CHECKSUM_KEY: &str = "occreid_crc32";
+/// The checksum, stored as a 4-byte tensor (little-endian CRC-32) rather than a second header key: the
+/// header's metadata is a hash map, and two keys would come out in a different order in every process,
+/// so the same run would not write the same bytes twice. Files written before it existed have none.
+const CHECKSUM_TENSOR: &str = "checksum.crc32";
 
 /// What a checkpoint knows besides tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +139,7 @@ pub(crate) struct RawTensor {
 }
 
 /// CRC-32 over the metadata JSON and `tensors` in name order: each one's name, type, shape and bytes.
-fn checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+fn checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> u32 {
     let mut sorted: Vec<_> = tensors.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut h = crc32fast::Hasher::new();
@@ -150,7 +152,7 @@ fn checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, Dty
         }
         h.update(bytes);
     }
-    format!("{:08x}", h.finalize())
+    h.finalize()
 }
 
 /// A safetensors file holding `tensors`, with `metadata` in its header. The one serialiser behind
@@ -200,7 +202,13 @@ pub fn save(
         raw.iter()
             .map(|t| (t.name.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
     );
-    let header = HashMap::from([(META_KEY.to_string(), meta_json), (CHECKSUM_KEY.to_string(), crc)]);
+    raw.push(RawTensor {
+        name: CHECKSUM_TENSOR.into(),
+        dtype: Dtype::U8,
+        shape: vec![4],
+        bytes: crc.to_le_bytes().to_vec(),
+    });
+    let header = HashMap::from([(META_KEY.to_string(), meta_json)]);
     let buffer = safetensors_bytes(&raw, header).map_err(|e| CheckpointError::Write {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
@@ -243,18 +251,27 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
         .ok_or_else(|| invalid("no occreid metadata (a plain weights file? use it as model.pretrained)".into()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(reason)?;
     // The checksum first: a damaged file is named as such, whatever part of it the damage hit.
-    if let Some(stored) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY)) {
-        let views = st.tensors();
+    let views = st.tensors();
+    if let Some((_, stored)) = views.iter().find(|(n, _)| n == CHECKSUM_TENSOR) {
         let computed = checksum(
             meta_json,
-            views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+            views
+                .iter()
+                .filter(|(n, _)| n != CHECKSUM_TENSOR)
+                .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
         );
-        if &computed != stored {
-            return Err(CheckpointError::Corrupt {
-                path: path.to_path_buf(),
-                stored: stored.clone(),
-                computed,
-            });
+        let stored: Option<[u8; 4]> = (stored.dtype() == Dtype::U8)
+            .then(|| stored.data().try_into().ok())
+            .flatten();
+        match stored.map(u32::from_le_bytes) {
+            Some(stored) if stored == computed => {}
+            stored => {
+                return Err(CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    stored: stored.map_or("unreadable".into(), |s| format!("{s:08x}")),
+                    computed: format!("{computed:08x}"),
+                })
+            }
         }
     }
     let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(format!("bad metadata: {e}")))?;
@@ -266,7 +283,7 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
     }
     let mut model = HashMap::new();
     let mut optim = HashMap::new();
-    for (name, view) in st.tensors() {
+    for (name, view) in views.into_iter().filter(|(n, _)| n != CHECKSUM_TENSOR) {
         let k = kind(view.dtype()).ok_or_else(|| invalid(format!("tensor `{name}` has type {:?}", view.dtype())))?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::from_data_size(view.data(), &shape, k);
@@ -348,6 +365,29 @@ mod tests {
         assert!(e.contains("no occreid metadata"), "{e}");
         let e = load(&dir.path().join("absent.ckpt")).unwrap_err().to_string();
         assert!(e.contains("absent.ckpt"), "{e}");
+    }
+
+    /// Runs are compared by their checkpoints' bytes (a retrained stage "to the same bytes"): nothing in
+    /// the file may depend on a hash map's per-instance order.
+    #[test]
+    fn the_same_state_writes_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |k: usize| {
+            let path = dir.path().join(format!("c{k}.ckpt"));
+            let w = Tensor::from_slice(&[1.5f32, -2.0]);
+            save(
+                &path,
+                &[("w".into(), w)],
+                &[("m".into(), Tensor::from_slice(&[7i64]))],
+                &meta(),
+            )
+            .unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let first = write(0);
+        for k in 1..8 {
+            assert!(write(k) == first, "write {k} differs from the first");
+        }
     }
 
     #[test]
