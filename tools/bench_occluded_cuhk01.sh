@@ -7,7 +7,9 @@
 # page and JSON; then tools/occluded_cuhk01_summary.py (mean ± sd per method, paired difference to BoT).
 #
 #   tools/bench_occluded_cuhk01.sh [CUHK01_ROOT]    (default /work/shared/data/cuhk01)
-#   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<folder kept after the run>
+#   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<folder kept after the run>,
+#        BIN=<an occreid binary to use instead of building target/release/occreid; pin one with it when
+#            you rebuild the tree while the benchmark runs>
 #
 # Skips (exit 0) when the dataset folder is absent. The images are read in place, never copied. A run
 # folder that already holds a finished run is kept and an interrupted one is resumed (the script can be
@@ -27,8 +29,10 @@ if [ ! -d "$ROOT" ]; then
 fi
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "bench_occluded_cuhk01: $PY missing; run tools/bootstrap.sh first" >&2; exit 1; }
-cargo build --release -p occreid-cli --quiet
-BIN=target/release/occreid
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -p occreid-cli --quiet
+    BIN=target/release/occreid
+fi
 mkdir -p "$OUT"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "== tree: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes')"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Creates the project-local Python venv that provides libtorch (PyPI wheel torch==2.11.0) for tch 0.24.
+# Creates the project-local Python venv that provides libtorch (PyPI wheel torch==2.11.0) for tch 0.24,
+# and onnx + onnxruntime: `occreid export --format onnx` runs PyTorch's exporter with this venv's Python
+# (onnx checks and annotates the file) and the export tests run the result in onnxruntime.
 # Idempotent: re-running with the venv in place only verifies it.
 #   tools/bootstrap.sh            what the build and the tests need
 #   tools/bootstrap.sh --peers    also torchvision 0.26.0 (the release paired with torch 2.11), which the
@@ -10,6 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 torch_version="2.11.0"
 torchvision_version="0.26.0"
+onnx_version="1.23.2"
+onnxruntime_version="1.32.0"
 peers=false
 for arg in "$@"; do
   case "$arg" in
@@ -25,6 +29,11 @@ fi
 have="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [ "$have" != "$torch_version" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "torch==$torch_version" "numpy>=2"
+fi
+have_onnx="$("$venv/bin/python" -c 'import onnx, onnxruntime; print(onnx.__version__, onnxruntime.__version__)' 2>/dev/null || true)"
+if [ "$have_onnx" != "$onnx_version $onnxruntime_version" ]; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    "onnx==$onnx_version" "onnxruntime==$onnxruntime_version"
 fi
 if $peers; then
   have_tv="$("$venv/bin/python" -c 'import torchvision; print(torchvision.__version__.split("+")[0])' 2>/dev/null || true)"

@@ -8,6 +8,7 @@ mod bench_train;
 mod compare;
 mod data;
 mod demo;
+mod deploy;
 mod import;
 mod infer;
 mod interrupt;
@@ -47,6 +48,8 @@ enum Command {
     Eval(infer::EvalArgs),
     /// Writes a checkpoint's features for a dataset or a folder of images
     Extract(infer::ExtractArgs),
+    /// A checkpoint's embedding as TorchScript or ONNX, with what a user needs to run it inside
+    Export(deploy::ExportArgs),
     /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
     MarketScale(market_scale::Args),
     /// Checkpoints from other codebases' state dicts (the authors' SDCN + VGN)
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => infer::eval(a),
         Command::Extract(a) => infer::extract_cmd(a),
+        Command::Export(a) => deploy::export_cmd(a),
         Command::MarketScale(a) => market_scale::run(a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),

@@ -108,17 +108,18 @@ impl NonLocal {
 
     /// `(z, W_y)` with `z = x + W_y`. In training the W-BN uses batch statistics and moves its running ones.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let (b, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+        // No size is read for the batch axis: a traced embedding (`occreid export`) would bake it in.
+        let (h, w) = (x.size()[2], x.size()[3]);
         let pool = |t: Tensor| t.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
-        let g = pool(x.apply(&self.g)).view([b, self.inter, -1]).permute([0, 2, 1]);
-        let theta = x.apply(&self.theta).view([b, self.inter, -1]).permute([0, 2, 1]);
-        let phi = pool(x.apply(&self.phi)).view([b, self.inter, -1]);
+        let g = pool(x.apply(&self.g)).flatten(2, -1).permute([0, 2, 1]);
+        let theta = x.apply(&self.theta).flatten(2, -1).permute([0, 2, 1]);
+        let phi = pool(x.apply(&self.phi)).flatten(2, -1);
         let attention = theta.matmul(&phi).softmax(-1, theta.kind());
         let y = attention
             .matmul(&g)
             .permute([0, 2, 1])
             .contiguous()
-            .view([b, self.inter, h, w]);
+            .view([-1, self.inter, h, w]);
         let w_y = y.apply(&self.w_conv).apply_t(&self.w_bn, train);
         (&w_y + x, w_y)
     }

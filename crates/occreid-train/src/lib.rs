@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod evaluate;
+pub mod export;
 mod imports;
 pub mod lock;
 pub mod optim;
