@@ -6,8 +6,10 @@ use anyhow::{bail, Context, Result};
 use occreid_data::datasets::{is_image, IMAGE_EXTENSIONS};
 use occreid_data::loader::Transform;
 use occreid_data::{reader, Sample};
+use occreid_train::embedder::Embedder;
 use occreid_train::engine::{evaluate_split, resolve_device};
-use occreid_train::evaluate::{extract, save_features, test_transform, ExtractOptions};
+use occreid_train::evaluate::{extract_streaming, EvalRunError};
+use occreid_train::features::{save_features, ShardWriter};
 use occreid_train::restore::method_from_checkpoint;
 use occreid_train::robustness::occlusion_suite;
 
@@ -87,6 +89,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 pub struct ExtractArgs {
+    /// A checkpoint written by `occreid train`, or a TorchScript model written by `occreid export`
     #[arg(long)]
     checkpoint: PathBuf,
     /// Every image under this folder (recursively; jpg, png, tif, bmp), in sorted path order
@@ -99,9 +102,15 @@ pub struct ExtractArgs {
     /// Which split of --dataset: query, gallery, train or all (query, then gallery, then train)
     #[arg(long, default_value = "all")]
     split: String,
-    /// Output: .safetensors (features, pids, camids, paths in the metadata) or .npy (+ .paths.txt)
+    /// Output: FILE.safetensors (features, pids, camids, paths and the model card), FILE.npy (+ .paths.txt),
+    /// or a folder: a gallery of any size, streamed to shards of --shard-rows rows (`occreid search` reads it)
     #[arg(long)]
     out: PathBuf,
+    /// Rows per shard when --out is a folder (memory holds one shard)
+    #[arg(long, default_value_t = occreid_train::features::DEFAULT_SHARD_ROWS)]
+    shard_rows: usize,
+    /// Also average each image's features with its horizontal flip's (a checkpoint only: an export has its
+    /// test-time settings inside)
     #[arg(long)]
     flip: bool,
     #[arg(long, default_value = "auto")]
@@ -111,9 +120,9 @@ pub struct ExtractArgs {
     overwrite: bool,
 }
 
-fn images_under(dir: &Path) -> Result<Vec<Sample>> {
+pub(crate) fn images_under(dir: &Path) -> Result<Vec<Sample>> {
     if !dir.is_dir() {
-        bail!("--images {}: not a folder", dir.display());
+        bail!("{}: not a folder", dir.display());
     }
     let mut paths = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -129,11 +138,7 @@ fn images_under(dir: &Path) -> Result<Vec<Sample>> {
     }
     paths.sort();
     if paths.is_empty() {
-        bail!(
-            "--images {}: no {} files found",
-            dir.display(),
-            IMAGE_EXTENSIONS.join("/")
-        );
+        bail!("{}: no {} files found", dir.display(), IMAGE_EXTENSIONS.join("/"));
     }
     Ok(paths
         .into_iter()
@@ -146,18 +151,42 @@ fn images_under(dir: &Path) -> Result<Vec<Sample>> {
 }
 
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
-    crate::check_output(&a.out, a.overwrite)?;
+    let one_file = matches!(a.out.extension().and_then(|e| e.to_str()), Some("safetensors" | "npy"));
+    if one_file {
+        crate::check_output(&a.out, a.overwrite)?;
+    } else {
+        let non_empty = a.out.is_dir() && std::fs::read_dir(&a.out)?.next().is_some();
+        if (a.out.exists() && !a.out.is_dir()) || (non_empty && !a.overwrite) {
+            bail!(
+                "{} already exists; choose another --out or pass --overwrite (an output that is not .safetensors \
+                 or .npy is a gallery folder)",
+                a.out.display()
+            );
+        }
+        if a.shard_rows == 0 {
+            bail!("--shard-rows must be at least 1");
+        }
+    }
     if a.out.extension().is_some_and(|e| e == "npy") {
         // The file list written beside the features is output too.
         crate::check_output(&a.out.with_extension("paths.txt"), a.overwrite)?;
     }
     let device = resolve_device(&a.device)?;
-    let restored = method_from_checkpoint(&a.checkpoint, device)?;
-    let cfg = restored.config;
+    let mut model = Embedder::load(&a.checkpoint, device)?;
+    if a.flip {
+        if model.config().is_none() {
+            bail!(
+                "--flip is for checkpoints: {} is an export whose settings are fixed",
+                a.checkpoint.display()
+            );
+        }
+        model.card.flip_averaged = true;
+    }
     let samples = match (&a.images, &a.dataset, &a.root) {
-        (Some(dir), _, _) => images_under(dir)?,
+        (Some(dir), _, _) => images_under(dir).context("--images")?,
         (None, Some(name), Some(root)) => {
-            let s = reader(name, &cfg.data.reader)?.read(root)?;
+            let options = model.config().map(|c| c.data.reader.clone()).unwrap_or_default();
+            let s = reader(name, &options)?.read(root)?;
             match a.split.as_str() {
                 "query" => s.query,
                 "gallery" => s.gallery,
@@ -168,22 +197,35 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
         }
         _ => bail!("pass --images DIR or --dataset NAME --root PATH"),
     };
-    let mut test = cfg.test.clone();
-    test.flip |= a.flip;
-    let opts = ExtractOptions::new(&test, &cfg.data, device, "extract");
+    let opts = model.extract_options("extract");
     let t = std::time::Instant::now();
     let samples = Arc::new(samples);
-    let feats = extract(
-        restored.method.as_ref(),
-        samples.clone(),
-        Transform::Test(test_transform(&cfg.data)),
-        &opts,
-    )?;
-    save_features(&a.out, &feats, &samples)?;
+    let transform = Transform::Test(model.transform());
+    let embed = model.as_fn();
+    let dim = if one_file {
+        let (mut rows, mut dim) = (Vec::new(), 0);
+        extract_streaming(&embed, samples.clone(), transform, &opts, &mut |_, m| {
+            dim = m.cols();
+            rows.extend_from_slice(m.as_slice());
+            Ok(())
+        })?;
+        let feats = occreid_eval::Matrix::new(samples.len(), dim, rows);
+        save_features(&a.out, &feats, &samples, Some(&model.card))?;
+        dim
+    } else {
+        let mut writer = ShardWriter::create(&a.out, a.shard_rows, Some(model.card.clone()))?;
+        extract_streaming(&embed, samples.clone(), transform, &opts, &mut |first, m| {
+            writer
+                .push(&m, &samples[first..first + m.rows()])
+                .map_err(|e| EvalRunError::Output(e.to_string()))
+        })?;
+        let manifest = writer.finish()?;
+        println!("{} shards", manifest.shards.len());
+        manifest.dim
+    };
     println!(
-        "{} features of dimension {} in {:.1} s -> {}",
-        feats.rows(),
-        feats.cols(),
+        "{} features of dimension {dim} in {:.1} s -> {}",
+        samples.len(),
         t.elapsed().as_secs_f64(),
         a.out.display()
     );

@@ -50,6 +50,8 @@ enum Command {
     Extract(infer::ExtractArgs),
     /// A checkpoint's embedding as TorchScript or ONNX, with what a user needs to run it inside
     Export(deploy::ExportArgs),
+    /// The nearest gallery images of query images, by a model and the gallery features it extracted
+    Search(deploy::SearchArgs),
     /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
     MarketScale(market_scale::Args),
     /// Checkpoints from other codebases' state dicts (the authors' SDCN + VGN)
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => infer::eval(a),
         Command::Extract(a) => infer::extract_cmd(a),
         Command::Export(a) => deploy::export_cmd(a),
+        Command::Search(a) => deploy::search_cmd(a),
         Command::MarketScale(a) => market_scale::run(a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),

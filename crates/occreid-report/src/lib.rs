@@ -195,6 +195,7 @@ figure.thumb img, figure.thumb .placeholder { display: block; margin: 0 auto; bo
 figure.thumb.query img, figure.thumb.query .placeholder { border-color: #3b6fd8; }
 figure.thumb.hit img, figure.thumb.hit .placeholder { border-color: #2e9e44; }
 figure.thumb.miss img, figure.thumb.miss .placeholder { border-color: #d33b3b; }
+figure.thumb.unlabelled img, figure.thumb.unlabelled .placeholder { border-color: #9a9a9a; }
 figure.thumb.hit .head { color: #2e9e44; }
 figure.thumb.miss .head { color: #d33b3b; }
 figure.thumb figcaption { overflow-wrap: normal; word-break: normal; line-height: 1.3; margin-top: .15rem; }

@@ -42,7 +42,7 @@ pub(crate) fn render_sortable(lists: &[RankList], opts: &RenderOptions) -> Strin
     }
     html.push_str("<span class=\"rank-count\"></span></div>\n<div id=\"rank-lists\">\n");
     for (qi, list) in lists.iter().enumerate() {
-        let wrong = list.gallery.first().is_some_and(|g| !g.matched);
+        let wrong = labelled(list) && list.gallery.first().is_some_and(|g| !g.matched);
         let ap = list
             .ap
             .filter(|a| a.is_finite())
@@ -123,7 +123,11 @@ fn row_body(list: &RankList, number: usize, opts: &RenderOptions, cache: &mut Ha
         html.push_str("<div class=\"empty\">no gallery items</div>\n");
     }
     for (rank, item) in list.gallery.iter().enumerate() {
-        let role = if item.matched { Role::Hit } else { Role::Miss };
+        let role = match (labelled(list), item.matched) {
+            (false, _) => Role::Unlabelled,
+            (true, true) => Role::Hit,
+            (true, false) => Role::Miss,
+        };
         html.push_str(&item_html(item, role, rank + 1, opts, cache));
     }
     html
@@ -147,6 +151,13 @@ enum Role {
     Query,
     Hit,
     Miss,
+    /// A match of a query without an identity (`occreid search`): neither right nor wrong.
+    Unlabelled,
+}
+
+/// Queries with a negative pid have no identity, so their matches are not marked right or wrong.
+fn labelled(list: &RankList) -> bool {
+    list.query.pid >= 0
 }
 
 fn item_html(
@@ -167,6 +178,7 @@ fn item_html(
         Role::Query => ("query", format!("query {index}")),
         Role::Hit => ("hit", format!("#{index} &#10003;")),
         Role::Miss => ("miss", format!("#{index} &#10007;")),
+        Role::Unlabelled => ("unlabelled", format!("#{index}")),
     };
     let source = cache
         .entry(item.path.clone())

@@ -27,6 +27,10 @@ pub enum EvalRunError {
     Dimension(#[from] occreid_eval::distance::DimensionMismatch),
     #[error("{0} set is empty: nothing to evaluate")]
     Empty(&'static str),
+    #[error("the model failed: {0}")]
+    Model(String),
+    #[error("{0}")]
+    Output(String),
 }
 
 /// How features are extracted.
@@ -69,8 +73,31 @@ pub fn extract(
     opts: &ExtractOptions,
 ) -> Result<Matrix, EvalRunError> {
     let n = samples.len();
+    let (mut rows, mut dim) = (Vec::new(), 0);
+    let model = |images: &Tensor| Ok(embed(method, images, opts.flip, opts.feat_norm));
+    extract_streaming(&model, samples, transform, opts, &mut |_, m| {
+        dim = m.cols();
+        rows.extend_from_slice(m.as_slice());
+        Ok(())
+    })?;
+    Ok(Matrix::new(n, dim, rows))
+}
+
+/// A model's test-time features of a batch of normalised images `[B, 3, H, W]`, as float32 on the CPU.
+pub type EmbedFn<'a> = dyn Fn(&Tensor) -> Result<Tensor, String> + 'a;
+
+/// Runs `model` over `samples` in order and hands each batch's features to `sink` with the index of its
+/// first sample, so that memory holds one batch whatever the number of samples.
+pub fn extract_streaming(
+    model: &EmbedFn,
+    samples: Arc<Vec<Sample>>,
+    transform: Transform,
+    opts: &ExtractOptions,
+    sink: &mut dyn FnMut(usize, Matrix) -> Result<(), EvalRunError>,
+) -> Result<(), EvalRunError> {
+    let n = samples.len();
     let batches = occreid_data::loader::sequential_batches(n, opts.batch_size);
-    let bar = progress_bar(batches.len() as u64, &opts.label);
+    let bar = progress_bar(n as u64, &opts.label);
     let loader = Loader::spawn(
         samples,
         batches,
@@ -83,19 +110,27 @@ pub fn extract(
             skip_unreadable: false,
         },
     )?;
-    let mut rows: Vec<f32> = Vec::new();
-    let mut dim = 0;
+    let mut first = 0;
     for batch in loader {
         let batch = batch?;
         let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
+        let rows = shape[0] as usize;
         let images = Tensor::from_slice(&batch.images).reshape(&shape).to_device(opts.device);
-        let feats = no_grad(|| embed(method, &images, opts.flip, opts.feat_norm));
-        dim = feats.size()[1] as usize;
-        rows.extend(Vec::<f32>::try_from(feats.flatten(0, -1)).expect("float features"));
-        bar.inc(1);
+        let feats = no_grad(|| model(&images)).map_err(EvalRunError::Model)?;
+        let dim = feats.size().get(1).copied().unwrap_or(0) as usize;
+        let values = Vec::<f32>::try_from(feats.flatten(0, -1)).map_err(|e| EvalRunError::Model(e.to_string()))?;
+        if feats.dim() != 2 || values.len() != rows * dim {
+            return Err(EvalRunError::Model(format!(
+                "the model returned {:?} for {rows} images, not [{rows}, D]",
+                feats.size()
+            )));
+        }
+        sink(first, Matrix::new(rows, dim, values))?;
+        first += rows;
+        bar.inc(rows as u64);
     }
     bar.finish_and_clear();
-    Ok(Matrix::new(n, dim, rows))
+    Ok(())
 }
 
 /// The method's feature, averaged with the flipped image's when `flip`, L2-normalised when `norm`
@@ -202,60 +237,4 @@ pub(crate) fn progress_bar(len: u64, label: &str) -> ProgressBar {
     );
     bar.set_prefix(label.to_string());
     bar
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FeatureFileError {
-    #[error("{0}: feature files end in .safetensors or .npy")]
-    Extension(std::path::PathBuf),
-    #[error("cannot write {path}: {message}")]
-    Write { path: std::path::PathBuf, message: String },
-}
-
-/// Writes features with their file names: `.safetensors` holds `features` `[N, D]` f32, `pids` and
-/// `camids` (int64) and the paths as JSON in the header metadata (`paths`); `.npy` holds the features and
-/// a `<name>.paths.txt` beside it lists the files, one per line. Both written atomically.
-pub fn save_features(path: &std::path::Path, features: &Matrix, samples: &[Sample]) -> Result<(), FeatureFileError> {
-    let werr = |message: String| FeatureFileError::Write {
-        path: path.to_path_buf(),
-        message,
-    };
-    let paths: Vec<String> = samples.iter().map(|s| s.path.display().to_string()).collect();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => {
-            use crate::checkpoint::{safetensors_bytes, RawTensor};
-            use safetensors::tensor::Dtype;
-            let n = samples.len();
-            let ints = |name: &str, values: Vec<i64>| RawTensor {
-                name: name.to_string(),
-                dtype: Dtype::I64,
-                shape: vec![n],
-                bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            };
-            let tensors = [
-                RawTensor {
-                    name: "features".to_string(),
-                    dtype: Dtype::F32,
-                    shape: vec![features.rows(), features.cols()],
-                    bytes: features.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect(),
-                },
-                ints("pids", samples.iter().map(|s| s.pid).collect()),
-                ints("camids", samples.iter().map(|s| s.camid).collect()),
-            ];
-            let meta = std::collections::HashMap::from([(
-                "paths".to_string(),
-                serde_json::to_string(&paths).expect("strings serialise"),
-            )]);
-            let bytes = safetensors_bytes(&tensors, meta).map_err(werr)?;
-            crate::checkpoint::write_atomic(path, &bytes).map_err(|e| werr(e.to_string()))
-        }
-        Some("npy") => {
-            occreid_eval::npy::write_f32(path, &[features.rows(), features.cols()], features.as_slice())
-                .map_err(|e| werr(e.to_string()))?;
-            let list = path.with_extension("paths.txt");
-            let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
-            crate::checkpoint::write_atomic(&list, text.as_bytes()).map_err(|e| werr(e.to_string()))
-        }
-        _ => Err(FeatureFileError::Extension(path.to_path_buf())),
-    }
 }

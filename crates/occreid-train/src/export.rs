@@ -40,6 +40,9 @@ pub struct ModelCard {
     pub distance: String,
     pub source_checkpoint: String,
     pub source_epoch: usize,
+    /// SHA-256 of the model's tensors (names, shapes, values): features are comparable only between
+    /// files with the same value.
+    pub weights_sha256: String,
     pub occreid_version: String,
 }
 
@@ -69,7 +72,8 @@ pub enum ExportError {
     Python(String),
 }
 
-fn card_for(restored: &Restored, checkpoint: &Path, feature_dim: usize) -> ModelCard {
+/// The card of a restored checkpoint's embedding.
+pub fn card_for(restored: &Restored, checkpoint: &Path, feature_dim: usize) -> ModelCard {
     let cfg = &restored.config;
     let transform = crate::evaluate::test_transform(&cfg.data);
     ModelCard {
@@ -89,8 +93,33 @@ fn card_for(restored: &Restored, checkpoint: &Path, feature_dim: usize) -> Model
         distance: "squared_euclidean".into(),
         source_checkpoint: checkpoint.display().to_string(),
         source_epoch: restored.meta.epoch,
+        weights_sha256: weights_sha256(restored.method.as_ref()),
         occreid_version: env!("CARGO_PKG_VERSION").into(),
     }
+}
+
+/// SHA-256 over every tensor of the method in name order: name, shape, and values as little-endian f32
+/// (integer buffers as i64).
+pub fn weights_sha256(method: &dyn occreid_model::methods::Method) -> String {
+    use sha2::{Digest, Sha256};
+    let mut vars: Vec<(String, Tensor)> = method.var_store().variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = Sha256::new();
+    for (name, t) in vars {
+        h.update(name.as_bytes());
+        for d in t.size() {
+            h.update(d.to_le_bytes());
+        }
+        let flat = t.to_device(Device::Cpu).flatten(0, -1);
+        if t.is_floating_point() {
+            let v = Vec::<f32>::try_from(flat.to_kind(Kind::Float)).expect("float tensor");
+            h.update(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        } else {
+            let v = Vec::<i64>::try_from(flat.to_kind(Kind::Int64)).expect("integer tensor");
+            h.update(v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The checkpoint's test-time embedding as a TorchScript module on the CPU (input batch size free), with

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 pub mod checkpoint;
 pub mod config;
+pub mod embedder;
 pub mod engine;
 pub mod evaluate;
 pub mod export;
+pub mod features;
 mod imports;
 pub mod lock;
 pub mod optim;
@@ -64,6 +66,10 @@ pub enum TrainError {
     OptimState(#[from] optim::OptimStateError),
     #[error(transparent)]
     Eval(#[from] evaluate::EvalRunError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Features(#[from] features::FeatureFileError),
     #[error("cannot resume: {0}")]
     Resume(String),
     /// A checkpoint that does not fit the model it is loaded into (missing tensors, shapes, types, values).

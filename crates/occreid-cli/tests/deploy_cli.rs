@@ -1,6 +1,8 @@
 //! `occreid export`: every method's embedding, exported to TorchScript and ONNX, gives in PyTorch and in
 //! onnxruntime (tools/check_export.py, the project's venv) the features `occreid extract` gives, at two
-//! batch sizes; the model card is readable from both; bad input is refused with one clear message.
+//! batch sizes; the model card is readable from both. `occreid extract` to a sharded gallery and `occreid
+//! search` over it give the nearest neighbours of a full sort, with a checkpoint or its export. Bad input
+//! is refused with one clear message.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -229,4 +231,235 @@ fn export_refuses_bad_input_with_one_message() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("taken.pt") && e.contains("not an occreid export"), "{e}");
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    ok(out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Each query's `k` nearest gallery paths by squared Euclidean distance, ties to the earlier gallery row:
+/// written out here with plain loops, independent of occreid-eval's GEMM path.
+fn nearest(
+    q: &occreid_train::features::FeatureFile,
+    g: &occreid_train::features::FeatureFile,
+    k: usize,
+) -> Vec<Vec<(String, f32)>> {
+    (0..q.features.rows())
+        .map(|i| {
+            let mut d: Vec<(usize, f32)> = (0..g.features.rows())
+                .map(|j| {
+                    let s: f64 = q
+                        .features
+                        .row(i)
+                        .iter()
+                        .zip(g.features.row(j))
+                        .map(|(a, b)| ((a - b) as f64).powi(2))
+                        .sum();
+                    (j, s as f32)
+                })
+                .collect();
+            d.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            d.into_iter().take(k).map(|(j, s)| (g.paths[j].clone(), s)).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
+    use occreid_train::features::{read_features, save_features};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let data = d.join("data");
+    synth(&data, 8, 2, 4);
+    let ck = train("demo.toml", &data, &d.join("bot"), &[]);
+    let export = d.join("bot.pt");
+    ok(&occreid(&[
+        "export",
+        "--checkpoint",
+        &s(&ck),
+        "--format",
+        "torchscript",
+        "--out",
+        &s(&export),
+    ]));
+    let (query, gallery_images) = (data.join("query"), data.join("bounding_box_test"));
+
+    // The gallery twice: one file, and a folder of shards of a size the gallery's count is no multiple of.
+    let (one_file, shards) = (d.join("gallery.safetensors"), d.join("gallery"));
+    ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&ck),
+        "--images",
+        &s(&gallery_images),
+        "--out",
+        &s(&one_file),
+    ]));
+    let g = read_features(&one_file).unwrap();
+    let rows = g.features.rows();
+    let shard_rows = (3..).find(|k| rows % k != 0).unwrap();
+    let n_shards = rows.div_ceil(shard_rows);
+    assert!(n_shards > 2, "{rows} rows");
+    let text = ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&export),
+        "--images",
+        &s(&gallery_images),
+        "--out",
+        &s(&shards),
+        "--shard-rows",
+        &shard_rows.to_string(),
+    ]));
+    assert!(text.contains(&format!("{n_shards} shards")), "{text}");
+    let qfile = d.join("q.safetensors");
+    ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&ck),
+        "--images",
+        &s(&query),
+        "--out",
+        &s(&qfile),
+    ]));
+    // Every gallery item's distance to each query, sorted: the first five are the answer.
+    let all = nearest(&read_features(&qfile).unwrap(), &g, rows);
+
+    let html = d.join("search.html");
+    for (model, gallery) in [(&ck, &shards), (&export, &one_file), (&export, &shards)] {
+        let mut args = vec![
+            "search".to_string(),
+            "--model".into(),
+            s(model),
+            "--gallery".into(),
+            s(gallery),
+        ];
+        args.extend(["--query".into(), s(&query), "--top".into(), "5".into(), "--json".into()]);
+        if model == &ck {
+            args.extend(["--html".into(), s(&html)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = json(&occreid(&args));
+        let results = out["results"].as_array().unwrap();
+        assert_eq!(results.len(), all.len());
+        for (r, w) in results.iter().zip(&all) {
+            let got: Vec<(String, f64)> = r["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| (m["path"].as_str().unwrap().to_string(), m["distance"].as_f64().unwrap()))
+                .collect();
+            assert_eq!(got.len(), 5);
+            // Each match is a true top-5 item at its true distance, in order; the paths are those of the
+            // full sort except where two distances tie to within float rounding.
+            let fifth = w[4].1 as f64;
+            for (rank, (gp, gd)) in got.iter().enumerate() {
+                let truth = w.iter().find(|(p, _)| p == gp).unwrap().1 as f64;
+                assert!((gd - truth).abs() < 1e-4, "{} {gp}: {gd} vs {truth}", model.display());
+                assert!(truth <= fifth + 1e-5, "{gp} is not among the five nearest");
+                let tied = |r: usize| w.get(r).is_some_and(|x| (x.1 as f64 - truth).abs() < 1e-5);
+                assert!(
+                    *gp == w[rank].0 || tied(rank + 1) || (rank > 0 && tied(rank - 1)),
+                    "rank {rank}: {gp}"
+                );
+            }
+            assert!(got.windows(2).all(|p| p[0].1 <= p[1].1));
+        }
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    let first = Path::new(&all[0][0].0).file_name().unwrap().to_str().unwrap();
+    assert!(page.contains("occreid search") && page.contains("unlabelled"), "page");
+    assert!(
+        page.contains(first),
+        "the page names the first query's nearest image {first}"
+    );
+
+    // One query image as a file, as a person would search.
+    let one = std::fs::read_dir(&query).unwrap().next().unwrap().unwrap().path();
+    let out = json(&occreid(&[
+        "search",
+        "--model",
+        &s(&ck),
+        "--gallery",
+        &s(&shards),
+        "--query",
+        &s(&one),
+        "--top",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(out["results"][0]["matches"].as_array().unwrap().len(), 3);
+
+    // Bad input: one message each.
+    let search = |model: &Path, gallery: &Path, query: &Path| {
+        failed(&occreid(&[
+            "search",
+            "--model",
+            &s(model),
+            "--gallery",
+            &s(gallery),
+            "--query",
+            &s(query),
+        ]))
+    };
+    let other = train("demo.toml", &data, &d.join("bot_seed1"), &["seed=1"]);
+    let e = search(&other, &shards, &query);
+    assert!(e.contains("extracted by another model: weights"), "{e}");
+    let mut forged = read_features(&one_file).unwrap();
+    let mut card = forged.model.take().unwrap();
+    card.method = "igoas".into();
+    let samples: Vec<occreid_data::Sample> = g
+        .paths
+        .iter()
+        .map(|p| occreid_data::Sample {
+            path: p.into(),
+            pid: -1,
+            camid: -1,
+        })
+        .collect();
+    let igoas_gallery = d.join("igoas.safetensors");
+    save_features(&igoas_gallery, &forged.features, &samples, Some(&card)).unwrap();
+    let e = search(&ck, &igoas_gallery, &query);
+    assert!(e.contains("method igoas, the query model's bot"), "{e}");
+    let unfinished = d.join("unfinished");
+    std::fs::create_dir(&unfinished).unwrap();
+    std::fs::copy(
+        shards.join("shard-00000.safetensors"),
+        unfinished.join("shard-00000.safetensors"),
+    )
+    .unwrap();
+    let e = search(&ck, &unfinished, &query);
+    assert!(e.contains("did not finish"), "{e}");
+    let broken = d.join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("0001_c1s1_000001_00.jpg"), b"not a jpeg").unwrap();
+    let e = search(&ck, &shards, &broken);
+    assert!(e.contains("0001_c1s1_000001_00.jpg"), "{e}");
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = search(&ck, &shards, &empty);
+    assert!(e.contains("no ") && e.contains("files found"), "{e}");
+    let e = failed(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&ck),
+        "--images",
+        &s(&gallery_images),
+        "--out",
+        &s(&shards),
+    ]));
+    assert!(e.contains("already exists"), "{e}");
+    let e = failed(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&export),
+        "--images",
+        &s(&query),
+        "--flip",
+        "--out",
+        &s(&d.join("f.npy")),
+    ]));
+    assert!(e.contains("--flip is for checkpoints"), "{e}");
 }

@@ -1,0 +1,356 @@
+//! Feature files: what `occreid extract` writes and `occreid search` reads.
+//!
+//! One file: `.safetensors` (`features` `[N, D]` f32, `pids`, `camids` int64; header metadata `paths`
+//! (JSON list) and `model` (the [`ModelCard`] of the model that made them)) or `.npy` (+ `.paths.txt`).
+//! A gallery of any size: a folder of such `.safetensors` shards of at most `shard_rows` rows each, written
+//! one at a time while extraction streams, and `gallery.json` (the [`Manifest`]) written last, so a folder
+//! without it is an unfinished extraction.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use occreid_data::Sample;
+use occreid_eval::Matrix;
+use safetensors::tensor::Dtype;
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{safetensors_bytes, write_atomic, RawTensor};
+use crate::export::ModelCard;
+
+pub const MANIFEST: &str = "gallery.json";
+/// 20,000 rows: 160 MB of 2048-d features, the most a gallery extraction or search holds at once.
+pub const DEFAULT_SHARD_ROWS: usize = 20_000;
+const MANIFEST_FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureFileError {
+    #[error("{0}: feature files end in .safetensors or .npy")]
+    Extension(PathBuf),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> FeatureFileError {
+    FeatureFileError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The `.safetensors` bytes of features with their samples and the model card.
+fn safetensors_features(features: &Matrix, samples: &[Sample], card: Option<&ModelCard>) -> Result<Vec<u8>, String> {
+    let n = samples.len();
+    let ints = |name: &str, values: Vec<i64>| RawTensor {
+        name: name.to_string(),
+        dtype: Dtype::I64,
+        shape: vec![n],
+        bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let tensors = [
+        RawTensor {
+            name: "features".to_string(),
+            dtype: Dtype::F32,
+            shape: vec![features.rows(), features.cols()],
+            bytes: features.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        },
+        ints("pids", samples.iter().map(|s| s.pid).collect()),
+        ints("camids", samples.iter().map(|s| s.camid).collect()),
+    ];
+    let paths: Vec<String> = samples.iter().map(|s| s.path.display().to_string()).collect();
+    let mut meta = HashMap::from([(
+        "paths".to_string(),
+        serde_json::to_string(&paths).expect("strings serialise"),
+    )]);
+    if let Some(card) = card {
+        meta.insert("model".into(), serde_json::to_string(card).expect("card serialises"));
+    }
+    safetensors_bytes(&tensors, meta)
+}
+
+/// Writes features with their file names (and, in `.safetensors`, the card of the model that made them)
+/// atomically; `.npy` gets a `<name>.paths.txt` beside it.
+pub fn save_features(
+    path: &Path,
+    features: &Matrix,
+    samples: &[Sample],
+    card: Option<&ModelCard>,
+) -> Result<(), FeatureFileError> {
+    let werr = |message: String| FeatureFileError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => {
+            let bytes = safetensors_features(features, samples, card).map_err(werr)?;
+            write_atomic(path, &bytes).map_err(|e| werr(e.to_string()))
+        }
+        Some("npy") => {
+            occreid_eval::npy::write_f32(path, &[features.rows(), features.cols()], features.as_slice())
+                .map_err(|e| werr(e.to_string()))?;
+            let list = path.with_extension("paths.txt");
+            let text: String = samples.iter().map(|s| format!("{}\n", s.path.display())).collect();
+            write_atomic(&list, text.as_bytes()).map_err(|e| werr(e.to_string()))
+        }
+        _ => Err(FeatureFileError::Extension(path.to_path_buf())),
+    }
+}
+
+/// A `.safetensors` feature file read back.
+pub struct FeatureFile {
+    pub features: Matrix,
+    pub paths: Vec<String>,
+    pub model: Option<ModelCard>,
+}
+
+pub fn read_features(path: &Path) -> Result<FeatureFile, FeatureFileError> {
+    let bytes = std::fs::read(path).map_err(|e| FeatureFileError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let bad = |m: String| invalid(path, format!("not an occreid feature file: {m}"));
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(occreid_torch::safetensors_reason(&e)))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(occreid_torch::safetensors_reason(&e)))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let t = st.tensor("features").map_err(|_| bad("no `features` tensor".into()))?;
+    let (rows, cols) = match (t.dtype(), t.shape()) {
+        (Dtype::F32, [r, c]) => (*r, *c),
+        (dtype, shape) => return Err(bad(format!("`features` is {dtype:?} {shape:?}, not float32 [N, D]"))),
+    };
+    let data: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let paths: Vec<String> = match meta.get("paths") {
+        Some(json) => serde_json::from_str(json).map_err(|e| bad(format!("its `paths` are unreadable: {e}")))?,
+        None => return Err(bad("no `paths` in its metadata".into())),
+    };
+    if paths.len() != rows {
+        return Err(bad(format!("{} paths for {rows} features", paths.len())));
+    }
+    let model = match meta.get("model") {
+        Some(json) => Some(crate::export::parse_card(json).map_err(bad)?),
+        None => None,
+    };
+    Ok(FeatureFile {
+        features: Matrix::new(rows, cols, data),
+        paths,
+        model,
+    })
+}
+
+/// `gallery.json`: the shards in order and what made them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub rows: usize,
+    pub dim: usize,
+    pub shards: Vec<ShardEntry>,
+    pub model: Option<ModelCard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name inside the gallery folder.
+    pub file: String,
+    pub rows: usize,
+}
+
+fn is_shard_name(name: &str) -> bool {
+    name.strip_prefix("shard-")
+        .and_then(|r| r.strip_suffix(".safetensors"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Streams features into a gallery folder, one shard file at a time (memory: one shard).
+pub struct ShardWriter {
+    dir: PathBuf,
+    shard_rows: usize,
+    card: Option<ModelCard>,
+    rows: Vec<f32>,
+    samples: Vec<Sample>,
+    dim: Option<usize>,
+    shards: Vec<ShardEntry>,
+    total: usize,
+}
+
+impl ShardWriter {
+    /// Starts a gallery in `dir` (created if absent); a manifest already there is removed first, so a
+    /// folder never describes shards that are being replaced.
+    pub fn create(dir: &Path, shard_rows: usize, card: Option<ModelCard>) -> Result<Self, FeatureFileError> {
+        let werr = |e: std::io::Error| FeatureFileError::Write {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        };
+        if shard_rows == 0 {
+            return Err(invalid(dir, "shards need at least one row"));
+        }
+        std::fs::create_dir_all(dir).map_err(werr)?;
+        match std::fs::remove_file(dir.join(MANIFEST)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(werr(e)),
+            _ => {}
+        }
+        // Shards of an earlier gallery here would outlive it unreferenced.
+        for entry in std::fs::read_dir(dir).map_err(werr)? {
+            let path = entry.map_err(werr)?.path();
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(is_shard_name) {
+                std::fs::remove_file(&path).map_err(werr)?;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shard_rows,
+            card,
+            rows: Vec::new(),
+            samples: Vec::new(),
+            dim: None,
+            shards: Vec::new(),
+            total: 0,
+        })
+    }
+
+    /// Appends features of `samples` (one row each), writing every shard that fills up.
+    pub fn push(&mut self, features: &Matrix, samples: &[Sample]) -> Result<(), FeatureFileError> {
+        assert_eq!(features.rows(), samples.len(), "one feature row per sample");
+        let dim = *self.dim.get_or_insert(features.cols());
+        if features.cols() != dim {
+            return Err(invalid(
+                &self.dir,
+                format!("feature size changed from {dim} to {}", features.cols()),
+            ));
+        }
+        for (i, s) in samples.iter().enumerate() {
+            self.rows.extend_from_slice(features.row(i));
+            self.samples.push(s.clone());
+            if self.samples.len() == self.shard_rows {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), FeatureFileError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let file = format!("shard-{:05}.safetensors", self.shards.len());
+        let n = self.samples.len();
+        let m = Matrix::new(n, self.dim.unwrap_or(0), std::mem::take(&mut self.rows));
+        save_features(&self.dir.join(&file), &m, &self.samples, self.card.as_ref())?;
+        self.samples.clear();
+        self.shards.push(ShardEntry { file, rows: n });
+        self.total += n;
+        Ok(())
+    }
+
+    /// Writes the last shard and the manifest.
+    pub fn finish(mut self) -> Result<Manifest, FeatureFileError> {
+        self.flush()?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            rows: self.total,
+            dim: self.dim.unwrap_or(0),
+            shards: self.shards,
+            model: self.card,
+        };
+        let path = self.dir.join(MANIFEST);
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        write_atomic(&path, text.as_bytes()).map_err(|e| FeatureFileError::Write {
+            path,
+            message: e.to_string(),
+        })?;
+        Ok(manifest)
+    }
+}
+
+/// A gallery to search: one `.safetensors` feature file or a folder written by [`ShardWriter`].
+pub struct Gallery {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub dim: usize,
+    pub model: Option<ModelCard>,
+    shards: Vec<PathBuf>,
+    /// A single file is read once, when the gallery is opened.
+    loaded: Option<FeatureFile>,
+}
+
+impl Gallery {
+    pub fn open(path: &Path) -> Result<Self, FeatureFileError> {
+        if path.is_dir() {
+            let mpath = path.join(MANIFEST);
+            let text = std::fs::read_to_string(&mpath).map_err(|e| {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("no {MANIFEST}: not a gallery folder, or its extraction did not finish (run it again)")
+                } else {
+                    e.to_string()
+                };
+                invalid(path, why)
+            })?;
+            let m: Manifest =
+                serde_json::from_str(&text).map_err(|e| invalid(&mpath, format!("unreadable manifest: {e}")))?;
+            if m.format != MANIFEST_FORMAT {
+                return Err(invalid(
+                    &mpath,
+                    format!("manifest format {} (this occreid reads {MANIFEST_FORMAT})", m.format),
+                ));
+            }
+            if m.shards.iter().map(|s| s.rows).sum::<usize>() != m.rows {
+                return Err(invalid(&mpath, "the shards' rows do not add up to the manifest's"));
+            }
+            let shards = m.shards.iter().map(|s| path.join(&s.file)).collect();
+            return Ok(Self {
+                path: path.to_path_buf(),
+                rows: m.rows,
+                dim: m.dim,
+                model: m.model,
+                shards,
+                loaded: None,
+            });
+        }
+        if path.extension().is_none_or(|e| e != "safetensors") {
+            return Err(invalid(
+                path,
+                "a gallery is a .safetensors file or a folder written by `occreid extract --out DIR`",
+            ));
+        }
+        let f = read_features(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            rows: f.features.rows(),
+            dim: f.features.cols(),
+            model: f.model.clone(),
+            shards: vec![path.to_path_buf()],
+            loaded: Some(f),
+        })
+    }
+
+    pub fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Shard `i`'s features and paths, checked against the manifest.
+    pub fn shard(&mut self, i: usize) -> Result<FeatureFile, FeatureFileError> {
+        if let Some(f) = self.loaded.take() {
+            return Ok(f);
+        }
+        let path = &self.shards[i];
+        let f = read_features(path)?;
+        if f.features.cols() != self.dim {
+            return Err(invalid(
+                path,
+                format!("{}-d features in a {}-d gallery", f.features.cols(), self.dim),
+            ));
+        }
+        if f.model != self.model {
+            return Err(invalid(
+                path,
+                "written by another model than the gallery's manifest names",
+            ));
+        }
+        Ok(f)
+    }
+}
