@@ -35,6 +35,10 @@ pub enum Command {
         #[arg(long)]
         peer: bool,
     },
+    /// Writes synthetic features with identity structure for search benchmarks: OUT/gallery (shards, as
+    /// `occreid extract --out DIR` writes them) and OUT/queries.safetensors, for `occreid search
+    /// --query-features`
+    Features(SyntheticArgs),
     /// Writes the Market-scale problem as .npy files (distmat, labels, features; optionally the
     /// q_g / q_q / g_g squared-Euclidean matrices torchreid's re-ranking takes, ~1.5 GB)
     MarketScaleInputs {
@@ -50,6 +54,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Train(a) => crate::bench_train::run(a),
         Command::Metrics { repeats } => metrics(repeats),
         Command::MarketScaleInputs { out, rerank_matrices } => inputs(out, rerank_matrices),
+        Command::Features(a) => synthetic_features(a),
         Command::Loader {
             root,
             batch_size,
@@ -202,4 +207,107 @@ fn loader_peer(root: &std::path::Path, batch_size: usize, epochs: usize, workers
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("{script}: no 'N images/s' in its last line '{line}'"))
+}
+
+#[derive(clap::Args)]
+pub struct SyntheticArgs {
+    #[arg(long)]
+    out: PathBuf,
+    /// Gallery rows
+    #[arg(long)]
+    rows: usize,
+    #[arg(long, default_value_t = 2048)]
+    dim: usize,
+    /// Identities (row r is identity r mod ids)
+    #[arg(long, default_value_t = 10_000)]
+    ids: u64,
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Noise relative to the identity centres' spread
+    #[arg(long, default_value_t = 1.0)]
+    noise: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = occreid_train::features::DEFAULT_SHARD_ROWS)]
+    shard_rows: usize,
+    /// Replace OUT's gallery and queries if there
+    #[arg(long)]
+    overwrite: bool,
+}
+
+fn synthetic_features(a: SyntheticArgs) -> Result<()> {
+    use occreid_search::synthetic::SyntheticFeatures;
+    use occreid_train::export::{InputSpec, ModelCard};
+    use occreid_train::features::{save_features, ShardWriter};
+    if a.rows == 0 || a.dim == 0 || a.ids == 0 || a.queries == 0 || a.shard_rows == 0 {
+        anyhow::bail!("--rows, --dim, --ids, --queries and --shard-rows must be at least 1");
+    }
+    if !a.noise.is_finite() || a.noise < 0.0 {
+        anyhow::bail!("--noise {}: expected a finite value >= 0", a.noise);
+    }
+    let (gallery, queries) = (a.out.join("gallery"), a.out.join("queries.safetensors"));
+    for p in [&gallery, &queries] {
+        crate::check_output(p, a.overwrite)?;
+    }
+    let gen = SyntheticFeatures {
+        dim: a.dim,
+        ids: a.ids,
+        noise: a.noise,
+        seed: a.seed,
+    };
+    // Features of no model: the card says so, and only features of this same generator setting compare.
+    let card = ModelCard {
+        format: 1,
+        method: "synthetic".into(),
+        input: InputSpec {
+            layout: "none".into(),
+            height: 0,
+            width: 0,
+            interpolation: occreid_data::transforms::Interpolation::Bilinear,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        },
+        feature_dim: a.dim,
+        l2_normalized: true,
+        flip_averaged: false,
+        distance: "squared_euclidean".into(),
+        source_checkpoint: "occreid bench features".into(),
+        source_epoch: 0,
+        weights_sha256: format!("synthetic-ids{}-noise{}-seed{}", a.ids, a.noise, a.seed),
+        occreid_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let t = Instant::now();
+    let samples = |pids: &[i64], prefix: &str, first: usize| -> Vec<occreid_data::Sample> {
+        pids.iter()
+            .enumerate()
+            .map(|(i, &pid)| occreid_data::Sample {
+                path: PathBuf::from(format!("{prefix}{:08}_id{pid}", first + i)),
+                pid,
+                camid: 0,
+            })
+            .collect()
+    };
+    let mut writer = ShardWriter::create(&gallery, a.shard_rows, Some(card.clone()))?;
+    let bar = occreid_train::evaluate::progress_bar(a.rows as u64, "features");
+    for first in (0..a.rows).step_by(a.shard_rows) {
+        let n = a.shard_rows.min(a.rows - first);
+        let (m, pids) = gen.block(0, first as u64, n);
+        writer.push(&m, &samples(&pids, "g", first))?;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let manifest = writer.finish()?;
+    let (q, pids) = gen.block(1, 0, a.queries);
+    save_features(&queries, &q, &samples(&pids, "q", 0), Some(&card))?;
+    println!(
+        "{} x {} gallery features in {} shards and {} queries ({} identities) in {:.1} s -> {}",
+        manifest.rows,
+        a.dim,
+        manifest.shards.len(),
+        a.queries,
+        a.ids,
+        t.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
 }

@@ -16,6 +16,7 @@ mod market_scale;
 mod metrics;
 mod rerank;
 mod run_report;
+mod search;
 mod train;
 
 #[derive(Parser)]
@@ -51,7 +52,7 @@ enum Command {
     /// A checkpoint's embedding as TorchScript or ONNX, with what a user needs to run it inside
     Export(deploy::ExportArgs),
     /// The nearest gallery images of query images, by a model and the gallery features it extracted
-    Search(deploy::SearchArgs),
+    Search(search::SearchArgs),
     /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
     MarketScale(market_scale::Args),
     /// Checkpoints from other codebases' state dicts (the authors' SDCN + VGN)
@@ -81,7 +82,9 @@ fn keep_large_allocations() {}
 fn main() -> ExitCode {
     keep_large_allocations();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info,hnsw_rs=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_target(false)
         // Colour codes only for a person at a terminal, never into a log file or a pipe.
@@ -97,7 +100,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => infer::eval(a),
         Command::Extract(a) => infer::extract_cmd(a),
         Command::Export(a) => deploy::export_cmd(a),
-        Command::Search(a) => deploy::search_cmd(a),
+        Command::Search(a) => search::run(a),
         Command::MarketScale(a) => market_scale::run(a),
         Command::Data(c) => data::run(c),
         Command::Bench(c) => bench::run(c),

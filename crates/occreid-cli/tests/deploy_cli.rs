@@ -299,7 +299,7 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     ]));
     let g = read_features(&one_file).unwrap();
     let rows = g.features.rows();
-    let shard_rows = (3..).find(|k| rows % k != 0).unwrap();
+    let shard_rows = (3..).find(|k| !rows.is_multiple_of(*k)).unwrap();
     let n_shards = rows.div_ceil(shard_rows);
     assert!(n_shards > 2, "{rows} rows");
     let text = ok(&occreid(&[
@@ -391,6 +391,64 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
         "--json",
     ]));
     assert_eq!(out["results"][0]["matches"].as_array().unwrap().len(), 3);
+
+    // Query features instead of a model, and the HNSW index: built once beside the shards, reused, and
+    // built again when the gallery is rewritten. At this size its neighbours are the exact ones.
+    let hnsw = |expect_built: bool| {
+        let out = json(&occreid(&[
+            "search",
+            "--query-features",
+            &s(&qfile),
+            "--gallery",
+            &s(&shards),
+            "--index",
+            "hnsw",
+            "--recall",
+            "4",
+            "--top",
+            "5",
+            "--json",
+        ]));
+        assert_eq!(out["index"]["built_now"], expect_built, "{}", out["index"]);
+        assert_eq!(out["recall"]["at1"], 1.0);
+        assert_eq!(out["recall"]["at10"], 1.0);
+        for (r, w) in out["results"].as_array().unwrap().iter().zip(&all) {
+            let got: Vec<&str> = r["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["path"].as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = w.iter().take(5).map(|(p, _)| p.as_str()).collect();
+            assert_eq!(got, want);
+        }
+    };
+    hnsw(true);
+    hnsw(false);
+    assert!(shards.join("hnsw/index.json").exists());
+    ok(&occreid(&[
+        "extract",
+        "--checkpoint",
+        &s(&ck),
+        "--images",
+        &s(&gallery_images),
+        "--out",
+        &s(&shards),
+        "--overwrite",
+        "--shard-rows",
+        &shard_rows.to_string(),
+    ]));
+    hnsw(true);
+    let e = failed(&occreid(&[
+        "search",
+        "--query-features",
+        &s(&qfile),
+        "--gallery",
+        &s(&shards),
+        "--recall",
+        "4",
+    ]));
+    assert!(e.contains("use it with --index hnsw"), "{e}");
 
     // Bad input: one message each.
     let search = |model: &Path, gallery: &Path, query: &Path| {

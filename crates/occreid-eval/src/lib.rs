@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod npy;
 pub mod rerank;
 pub mod roc;
-pub mod search;
 
 pub use metrics::{evaluate, Cuhk03Cmc, EvalError, Labels, Protocol, QueryOutcome, RankMetrics, SkipReason};
 

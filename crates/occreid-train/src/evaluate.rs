@@ -228,7 +228,8 @@ pub fn evaluate_features(
     })
 }
 
-pub(crate) fn progress_bar(len: u64, label: &str) -> ProgressBar {
+/// A bar with rate and ETA (hidden when stderr is not a terminal).
+pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")

@@ -143,6 +143,34 @@ pub fn read_features(path: &Path) -> Result<FeatureFile, FeatureFileError> {
     })
 }
 
+/// The `paths` of a `.safetensors` feature file, from its header alone.
+pub fn read_paths(path: &Path) -> Result<Vec<String>, FeatureFileError> {
+    use std::io::Read;
+    let rerr = |e: std::io::Error| FeatureFileError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut f = std::fs::File::open(path).map_err(rerr)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(rerr)?;
+    let n = u64::from_le_bytes(len);
+    let size = f.metadata().map_err(rerr)?.len();
+    if n > size.saturating_sub(8) {
+        return Err(invalid(
+            path,
+            "not an occreid feature file: header length past the end of the file",
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(rerr)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| invalid(path, format!("unreadable header: {e}")))?;
+    let paths = json["__metadata__"]["paths"]
+        .as_str()
+        .ok_or_else(|| invalid(path, "no `paths` in its metadata"))?;
+    serde_json::from_str(paths).map_err(|e| invalid(path, format!("its `paths` are unreadable: {e}")))
+}
+
 /// `gallery.json`: the shards in order and what made them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -330,6 +358,61 @@ impl Gallery {
 
     pub fn num_shards(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Where an approximate-search index of this gallery lives: `DIR/hnsw` for a folder, `NAME.hnsw`
+    /// beside a single file.
+    pub fn index_dir(&self) -> PathBuf {
+        if self.path.is_dir() {
+            self.path.join("hnsw")
+        } else {
+            self.path.with_extension("hnsw")
+        }
+    }
+
+    /// Changes whenever the gallery's files are rewritten (names, sizes, modification times, manifest), so
+    /// an index built over an earlier gallery is never used for a new one.
+    pub fn fingerprint(&self) -> Result<String, FeatureFileError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let manifest = self.path.join(MANIFEST);
+        let files = self.shards.iter().chain(self.path.is_dir().then_some(&manifest));
+        for f in files {
+            let m = std::fs::metadata(f).map_err(|e| FeatureFileError::Read {
+                path: f.clone(),
+                message: e.to_string(),
+            })?;
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            h.update(
+                f.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            );
+            h.update(m.len().to_le_bytes());
+            h.update(modified.map_or(0, |d| d.as_nanos()).to_le_bytes());
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The image paths of gallery rows `indices` (read from the shards' headers only).
+    pub fn paths_of(&self, indices: &[usize]) -> Result<HashMap<usize, String>, FeatureFileError> {
+        let mut out = HashMap::new();
+        let mut start = 0;
+        for shard in &self.shards {
+            let paths = match &self.loaded {
+                Some(f) => f.paths.clone(),
+                None => read_paths(shard)?,
+            };
+            let end = start + paths.len();
+            for &i in indices.iter().filter(|&&i| (start..end).contains(&i)) {
+                out.insert(i, paths[i - start].clone());
+            }
+            start = end;
+        }
+        Ok(out)
     }
 
     /// Shard `i`'s features and paths, checked against the manifest.

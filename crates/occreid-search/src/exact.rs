@@ -1,9 +1,12 @@
 //! Exact k-nearest-neighbour search over a gallery seen one block at a time (a gallery of any size, in
-//! shards): memory O(queries × (k + block)), distances by the GEMM path of [`crate::distance`].
+//! shards): memory O(queries × (k + block)), distances by the GEMM path of occreid-eval.
 use rayon::prelude::*;
 
-use crate::distance::{pairwise, DimensionMismatch, Metric};
-use crate::Matrix;
+use occreid_eval::distance::{pairwise, DimensionMismatch, Metric};
+use occreid_eval::Matrix;
+
+/// Each query's neighbours as (gallery index, squared distance), nearest first.
+pub type Neighbours = Vec<Vec<(usize, f32)>>;
 
 /// The `k` nearest gallery rows of each query so far, in increasing (distance, gallery index) order, so
 /// that ties rank the earlier gallery row first, as the metrics do.
@@ -47,7 +50,7 @@ impl TopK {
     }
 
     /// Each query's neighbours as (gallery index, distance), nearest first.
-    pub fn into_results(self) -> Vec<Vec<(usize, f32)>> {
+    pub fn into_results(self) -> Neighbours {
         self.best
             .into_iter()
             .map(|b| b.into_iter().map(|(d, i)| (i, d)).collect())
