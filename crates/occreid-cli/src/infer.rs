@@ -113,6 +113,9 @@ pub struct ExtractArgs {
     /// test-time settings inside)
     #[arg(long)]
     flip: bool,
+    /// Images per forward pass (default: the checkpoint's test batch size, 128 for an export)
+    #[arg(long)]
+    batch_size: Option<usize>,
     #[arg(long, default_value = "auto")]
     device: String,
     /// Replace --out if it exists
@@ -197,7 +200,13 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
         }
         _ => bail!("pass --images DIR or --dataset NAME --root PATH"),
     };
-    let opts = model.extract_options("extract");
+    let mut opts = model.extract_options("extract");
+    if let Some(b) = a.batch_size {
+        if b == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        opts.batch_size = b;
+    }
     let t = std::time::Instant::now();
     let samples = Arc::new(samples);
     let transform = Transform::Test(model.transform());
