@@ -3,35 +3,17 @@
 //! refused with the difference named.
 mod common;
 
-use common::{failed, occreid, ok, synth};
+use common::{failed, occreid, ok, synth, train_tiny};
 use std::path::Path;
 
 /// Two epochs at 64x32 of `preset` on `data`, the occlusion suite at 30 % with two kinds (or `ratios`).
 fn train(preset: &str, data: &Path, out: &Path, ratios: &str) {
-    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(preset);
     let sets = [
-        format!("data.root={}", data.display()),
-        "train.epochs=2".into(),
-        "train.eval_period=0".into(),
-        "data.height=64".into(),
-        "data.width=32".into(),
-        "data.batch_size=8".into(),
-        "data.instances_per_id=2".into(),
+        "train.epochs=2".to_string(),
         format!("test.occlusion.ratios={ratios}"),
         "test.occlusion.kinds=[\"solid_box\", \"pedestrian\"]".into(),
-        "test.rerank=false".into(),
     ];
-    let mut args = vec![
-        "train",
-        "--config",
-        preset.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    for s in &sets {
-        args.extend(["--set", s.as_str()]);
-    }
-    ok(&occreid(&args));
+    train_tiny(preset, data, out, &sets);
 }
 
 fn summary(run: &Path) -> serde_json::Value {

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{failed, occreid, ok, synth, temporary_files};
+use common::{failed, occreid, ok, synth, temporary_files, train_tiny};
 use occreid_data::transforms::Interpolation;
 use occreid_data::{decode, TestTransform};
 
@@ -21,34 +21,15 @@ fn venv_python() -> PathBuf {
     p
 }
 
-/// One epoch of `preset` at 64x32 (random-ish weights are enough: the exports must match
-/// occreid's own features, whatever they are); returns the checkpoint.
+/// One epoch of `preset` at 64x32 (random-ish weights are enough: the exports must match occreid's own
+/// features, whatever they are); returns the checkpoint.
 fn train(preset: &str, data: &Path, out: &Path, extra: &[&str]) -> PathBuf {
-    let preset = workspace().join("configs").join(preset);
-    let mut sets: Vec<String> = vec![
-        format!("data.root={}", data.display()),
-        "train.epochs=1".into(),
-        "sdcn.vgn_epochs=1".into(),
-        "train.eval_period=0".into(),
-        "data.height=64".into(),
-        "data.width=32".into(),
-        "data.batch_size=8".into(),
-        "data.instances_per_id=2".into(),
-        "test.occlusion.enabled=false".into(),
-        "test.rerank=false".into(),
-    ];
-    sets.extend(extra.iter().map(|s| s.to_string()));
-    let mut args = vec![
-        "train",
-        "--config",
-        preset.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    for s in &sets {
-        args.extend(["--set", s.as_str()]);
-    }
-    ok(&occreid(&args));
+    let mut sets: Vec<String> = ["train.epochs=1", "sdcn.vgn_epochs=1", "test.occlusion.enabled=false"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    train_tiny(preset, data, out, &sets);
     let staged = out.join("stage2_sdcn/last.ckpt");
     if staged.exists() {
         staged
@@ -481,6 +462,10 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     save_features(&igoas_gallery, &forged.features, &samples, Some(&card)).unwrap();
     let e = search(&ck, &igoas_gallery, &query);
     assert!(e.contains("method igoas, the query model's bot"), "{e}");
+    let onnx = d.join("bot.onnx");
+    std::fs::write(&onnx, b"onnx bytes").unwrap();
+    let e = search(&onnx, &shards, &query);
+    assert!(e.contains("ONNX models run in onnxruntime"), "{e}");
     let unfinished = d.join("unfinished");
     std::fs::create_dir(&unfinished).unwrap();
     std::fs::copy(

@@ -63,8 +63,9 @@ pub struct IndexMeta {
     pub build_seconds: f64,
 }
 
-/// Squared Euclidean distance in eight lanes, which the compiler vectorises (hnsw_rs's own L2 sums one
-/// float at a time unless built with its SIMD feature, which needs a nightly compiler).
+/// Squared Euclidean distance. hnsw_rs's own L2 sums one float at a time (its SIMD feature needs a
+/// nightly compiler), and a graph build spends nearly all its time here: about ten thousand distances per
+/// inserted point.
 #[derive(Default, Clone, Copy)]
 pub struct SqL2;
 
@@ -74,12 +75,37 @@ impl Distance<f32> for SqL2 {
     }
 }
 
+/// Squared Euclidean distance in sixteen independent lanes (fixed-size chunks, so the compiler emits
+/// vector code without bounds checks), with AVX2 + FMA code chosen at run time where the CPU has them.
 pub fn sq_l2(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features the function is compiled for (checked just above).
+            return unsafe { sq_l2_avx2(a, b) };
+        }
+    }
+    sq_l2_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sq_l2_avx2(a: &[f32], b: &[f32]) -> f32 {
+    sq_l2_lanes(a, b)
+}
+
+#[inline(always)]
+fn sq_l2_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        let x: &[f32; LANES] = x.try_into().expect("chunks_exact");
+        let y: &[f32; LANES] = y.try_into().expect("chunks_exact");
+        for i in 0..LANES {
             let d = x[i] - y[i];
             acc[i] += d * d;
         }

@@ -35,6 +35,13 @@ fn is_zip(path: &Path) -> bool {
 impl Embedder {
     /// Loads a checkpoint or a TorchScript export onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self, TrainError> {
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+            return Err(TrainError::Incompatible(format!(
+                "{}: ONNX models run in onnxruntime or TensorRT; occreid runs a checkpoint or a TorchScript export \
+                 (occreid export --format torchscript)",
+                path.display()
+            )));
+        }
         if is_zip(path) {
             let (module, card) = load_torchscript(path, device)?;
             return Ok(Self {

@@ -77,3 +77,24 @@ pub fn temporary_files(dir: &Path) -> Vec<String> {
         .filter(|n| n.contains(".tmp-"))
         .collect()
 }
+
+/// `occreid train --config configs/PRESET` on `data` into `out`, tiny: 64x32 input, batch 8 (2 per
+/// identity), no evaluation during training, no re-ranking, then `sets` (`key=value`, applied last).
+pub fn train_tiny(preset: &str, data: &Path, out: &Path, sets: &[String]) {
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(preset);
+    let mut all: Vec<String> = vec![
+        format!("data.root={}", data.display()),
+        "train.eval_period=0".into(),
+        "data.height=64".into(),
+        "data.width=32".into(),
+        "data.batch_size=8".into(),
+        "data.instances_per_id=2".into(),
+        "test.rerank=false".into(),
+    ];
+    all.extend(sets.iter().cloned());
+    let mut args = vec!["train", "--config", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    for s in &all {
+        args.extend(["--set", s.as_str()]);
+    }
+    ok(&occreid(&args));
+}
