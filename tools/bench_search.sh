@@ -52,7 +52,7 @@ for ROWS in $ROWS_LIST; do
         OCCREID_LOG=warn "$BIN" bench features --out "$D" --rows "$ROWS" --dim "$DIM" --ids $((ROWS / 10)) \
             --queries "$QUERIES" --overwrite
     fi
-    du -sh "$D/gallery" | sed 's/^/   features on disk: /'
+    du -ch "$D"/gallery/shard-*.safetensors | tail -n 1 | sed 's/^/   features on disk: /'
     q=(--query-features "$D/queries.safetensors" --gallery "$D/gallery" --top 10 --json)
     measure exact "$BIN" search "${q[@]}" --index exact
     measure "hnsw build" "$BIN" search "${q[@]}" --index hnsw --ef "$EF" --recall "$RECALL" --rebuild-index

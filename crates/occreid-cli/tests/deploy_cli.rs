@@ -24,7 +24,7 @@ fn venv_python() -> PathBuf {
 /// One epoch of `preset` at 64x32 (random-ish weights are enough: the exports must match occreid's own
 /// features, whatever they are); returns the checkpoint.
 fn train(preset: &str, data: &Path, out: &Path, extra: &[&str]) -> PathBuf {
-    let mut sets: Vec<String> = ["train.epochs=1", "sdcn.vgn_epochs=1", "test.occlusion.enabled=false"]
+    let sets: Vec<String> = ["train.epochs=1", "sdcn.vgn_epochs=1", "test.occlusion.enabled=false"]
         .iter()
         .chain(extra)
         .map(|s| s.to_string())

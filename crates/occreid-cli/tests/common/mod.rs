@@ -92,7 +92,13 @@ pub fn train_tiny(preset: &str, data: &Path, out: &Path, sets: &[String]) {
         "test.rerank=false".into(),
     ];
     all.extend(sets.iter().cloned());
-    let mut args = vec!["train", "--config", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "train",
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     for s in &all {
         args.extend(["--set", s.as_str()]);
     }
