@@ -86,19 +86,39 @@ fn exports_give_extracts_features_in_pytorch_and_onnxruntime() {
         }
         assert!(temporary_files(dir.path()).is_empty());
         if method == "bot" {
-            // A Python without torch / onnx: one message that says what to install, and nothing written.
+            // A Python without onnx (a stand-in that fails as such a Python does): one message that says
+            // what to install, and nothing written.
+            let python = dir.path().join("python-without-onnx");
+            std::fs::write(
+                &python,
+                "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'onnx'\" >&2\nexit 1\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             let other = dir.path().join("other.onnx");
-            let e = failed(&occreid(&[
-                "export",
-                "--checkpoint",
-                ck.to_str().unwrap(),
-                "--format",
-                "onnx",
-                "--python",
-                "/usr/bin/python3",
-                "--out",
-                other.to_str().unwrap(),
-            ]));
+            let export_with_it = || {
+                failed(&occreid(&[
+                    "export",
+                    "--checkpoint",
+                    ck.to_str().unwrap(),
+                    "--format",
+                    "onnx",
+                    "--python",
+                    python.to_str().unwrap(),
+                    "--out",
+                    other.to_str().unwrap(),
+                ]))
+            };
+            // A script just written can be "busy" for an exec while a process forked by a concurrent test
+            // still holds its descriptor: try again then.
+            let mut e = export_with_it();
+            for _ in 0..5 {
+                if !e.contains("Text file busy") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                e = export_with_it();
+            }
             assert!(e.contains("No module named") && e.contains("bootstrap.sh"), "{e}");
             assert!(!other.exists() && temporary_files(dir.path()).is_empty());
         }
