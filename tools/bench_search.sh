@@ -8,7 +8,7 @@
 #   hnsw search     occreid search --index hnsw            (the index loaded from disk)
 #
 #   tools/bench_search.sh [ROWS ...]      (default 100000; the data goes to $WORK, default a temporary folder)
-#   env: DIM=2048 QUERIES=1000 RECALL=200 EF=64 WORK=<folder kept after the run>
+#   env: DIM=2048 QUERIES=1000 RECALL=200 EF=64 WORK=<folder kept after the run> EXACT_ONLY=1 (no HNSW)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS_LIST="${*:-100000}"
@@ -55,6 +55,7 @@ for ROWS in $ROWS_LIST; do
     du -ch "$D"/gallery/shard-*.safetensors | tail -n 1 | sed 's/^/   features on disk: /'
     q=(--query-features "$D/queries.safetensors" --gallery "$D/gallery" --top 10 --json)
     measure exact "$BIN" search "${q[@]}" --index exact
+    [ -n "${EXACT_ONLY:-}" ] && continue
     measure "hnsw build" "$BIN" search "${q[@]}" --index hnsw --ef "$EF" --recall "$RECALL" --rebuild-index
     measure "hnsw search" "$BIN" search "${q[@]}" --index hnsw --ef "$EF"
     du -sh "$D/gallery/hnsw" | sed 's/^/   index on disk: /'
