@@ -7,7 +7,9 @@
 # page and JSON; then tools/occluded_cuhk01_summary.py (mean ± sd per method, paired difference to BoT).
 #
 #   tools/bench_occluded_cuhk01.sh [CUHK01_ROOT]    (default /work/shared/data/cuhk01)
-#   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<folder kept after the run>,
+#   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<run folders, not kept by git>,
+#        KEEP=<tracked folder, default benchmarks/occluded_cuhk01: each finished run's config, summary and
+#             wall time are copied there, so results survive a lost runs/ folder; commit it>,
 #        BIN=<an occreid binary to use instead of building target/release/occreid; pin one with it when
 #            you rebuild the tree while the benchmark runs>
 #
@@ -23,6 +25,7 @@ MILESTONE="${MILESTONE:-15}"   # demo.toml's schedule for every method: warmup 3
 SEEDS="${SEEDS:-0 1 2}"
 METHODS="${METHODS:-bot sdcn_vgn igoas}"
 OUT="${OUT:-runs/occluded_cuhk01}"
+KEEP="${KEEP:-benchmarks/occluded_cuhk01}"
 if [ ! -d "$ROOT" ]; then
     echo "bench_occluded_cuhk01: skipped: CUHK01 not found at $ROOT (pass its folder as the first argument)"
     exit 0
@@ -46,13 +49,29 @@ preset() {
     esac
 }
 
+# A finished run folder: its summary, or a multi-stage run's last stage's.
+finished() { [ -f "$1/summary.json" ] || [ -f "$1/stage2_sdcn/summary.json" ]; }
+# What `occreid compare` and the summary read of a finished run (config, summaries, wall time; no
+# checkpoints or images) copied into the tracked folder.
+keep() {
+    mkdir -p "$2"
+    (cd "$1" && find . -maxdepth 2 \( -name summary.json -o -name config.toml -o -name wall_seconds \) \
+        -exec cp --parents {} "$OLDPWD/$2/" \;)
+}
+
 for SEED in $SEEDS; do
     DIRS=()
     for M in $METHODS; do
         DIR="$OUT/seed$SEED/$M"
-        DIRS+=("$DIR")
-        if [ -f "$DIR/summary.json" ] || [ -f "$DIR/stage2_sdcn/summary.json" ]; then
+        KEPT="$KEEP/seed$SEED/$M"
+        DIRS+=("$KEPT")
+        if finished "$KEPT"; then
+            echo "== seed $SEED: $M already finished (results kept in $KEPT)"
+            continue
+        fi
+        if finished "$DIR"; then
             echo "== seed $SEED: $M already finished in $DIR"
+            keep "$DIR" "$KEPT"
             continue
         fi
         t0=$(date +%s)
@@ -61,6 +80,7 @@ for SEED in $SEEDS; do
             echo "== seed $SEED: $M resumed from $DIR"
             "$BIN" train --resume --out "$DIR"
             echo "resumed" > "$DIR/wall_seconds"
+            keep "$DIR" "$KEPT"
             continue
         fi
         echo "== seed $SEED: $M ($EPOCHS epochs)"
@@ -72,8 +92,9 @@ for SEED in $SEEDS; do
             --set 'test.occlusion.positions=["bottom", "top"]' \
             --out "$DIR"
         echo "$(( $(date +%s) - t0 ))" > "$DIR/wall_seconds"
+        keep "$DIR" "$KEPT"
     done
-    "$BIN" compare "${DIRS[@]}" --json --overwrite --out "$OUT/seed$SEED/compare.html" > "$OUT/seed$SEED/compare.json"
+    "$BIN" compare "${DIRS[@]}" --json --overwrite --out "$OUT/seed$SEED/compare.html" > "$KEEP/seed$SEED/compare.json"
 done
 
-"$PY" tools/occluded_cuhk01_summary.py "$OUT" $SEEDS
+"$PY" tools/occluded_cuhk01_summary.py "$KEEP" $SEEDS
