@@ -10,7 +10,8 @@
 #   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<run folders, not kept by git>,
 #        KEEP=<tracked folder, default benchmarks/occluded_cuhk01: each finished run's config, summary and
 #             wall time are copied there, so results survive a lost runs/ folder; commit it>,
-#        BIN=<an occreid binary to use instead of building target/release/occreid; pin one with it when
+#        BIN=<an occreid binary to use instead of building target/release/occreid (occreid-full must lie
+#            beside it: copy both); pin one with it when
 #            you rebuild the tree while the benchmark runs>
 #
 # Skips (exit 0) when the dataset folder is absent. The images are read in place, never copied. A run

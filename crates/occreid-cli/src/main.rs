@@ -1,153 +1,68 @@
-//! `occreid`: occluded person re-identification toolkit.
+//! `occreid`: occluded person re-identification toolkit — the command users run.
+//!
+//! Evaluation and re-ranking (`metrics`, `rerank`, `market-scale`) run in this process, which never
+//! loads libtorch: libtorch's start-up alone takes ~0.9 s and ~460 MiB resident, more than evaluating a
+//! Market-scale distance matrix. Every other command, and the help, replaces this process with the
+//! sibling `occreid-full` binary (same arguments, same pid, so signals and exit codes are its own).
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-mod bench;
-mod bench_train;
-mod compare;
-mod data;
-mod demo;
-mod deploy;
-mod import;
-mod infer;
-mod interrupt;
-mod market_scale;
-mod metrics;
-mod rerank;
-mod run_report;
-mod search;
-mod train;
+use clap::Parser;
+use occreid_cli::{error_chain, EvalCommand};
 
 #[derive(Parser)]
-#[command(
-    name = "occreid",
-    version,
-    about = "Occluded person re-identification: training, evaluation, re-ranking, data"
-)]
-struct Cli {
+#[command(name = "occreid", version)]
+struct Front {
     #[command(subcommand)]
-    command: Command,
+    command: EvalCommand,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// CMC / mAP / mINP of a query x gallery distance matrix (torchreid's Market-1501 or CUHK03 protocol)
-    Metrics(metrics::Args),
-    /// k-reciprocal re-ranking of distances (torchreid semantics) or of features (BoT semantics)
-    Rerank(rerank::Args),
-    /// Dataset checks and the synthetic dataset
-    #[command(subcommand)]
-    Data(data::Command),
-    /// Trains BoT, SDCN + VGN and IGOAS small on a generated synthetic dataset (CPU) and compares them
-    Demo(demo::Args),
-    /// Runs evaluated on the same test set side by side: metrics, occlusion curves, rank lists (HTML or JSON)
-    Compare(compare::Args),
-    /// Trains a method from a config preset into a run folder (or resumes one)
-    Train(train::Args),
-    /// Evaluates a checkpoint on a dataset's query/gallery (optionally re-ranked, flipped, occluded)
-    Eval(infer::EvalArgs),
-    /// Writes a checkpoint's features for a dataset or a folder of images
-    Extract(infer::ExtractArgs),
-    /// A checkpoint's embedding as TorchScript or ONNX, with what a user needs to run it inside
-    Export(deploy::ExportArgs),
-    /// The nearest gallery images of query images, by a model and the gallery features it extracted
-    Search(search::SearchArgs),
-    /// Evaluation and re-ranking end to end on a generated Market-sized problem (no data needed)
-    MarketScale(market_scale::Args),
-    /// Checkpoints from other codebases' state dicts (the authors' SDCN + VGN)
-    #[command(subcommand)]
-    Import(import::Command),
-    /// Reproducible timing runs and benchmark inputs (see BENCHMARKS.md)
-    #[command(subcommand)]
-    Bench(bench::Command),
-}
-
-/// libtorch's CPU tensors of a few MB each come from glibc malloc, which by default serves them with fresh
-/// `mmap`s and unmaps them on free: every layer of every step then pays page faults on new memory
-/// (measured: ResNet-50 extraction 14 → 35 images/s on 2 cores once large blocks are kept in the heap).
-/// Keep them: no `mmap` for any size (the threshold cannot go past 32 MiB, and a ResNet-50 activation at
-/// 256x128 is 2 MiB per image, so batches of 16 and more were still mapped afresh each layer) and no
-/// trimming of the heap top. Measured on 2 vCPU Intel Xeon, R50 256x128, 300 images, `occreid extract`:
-/// batch 128 37.5 → 20.9 s (30.3 → 2.9 s system time), peak RSS 1.8 → 3.1 GB; batch 16 unchanged (21.3 s,
-/// 1.0 GB); `bench train` step 4.34 → 4.52 img/s, extraction (bs 64) 13.3 → 16.1 img/s, RSS 3.05 → 3.43 GB.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_large_allocations() {
-    // SAFETY: mallopt only adjusts allocator parameters; called once, before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+/// The full binary: next to this one (cargo builds both into the same folder), or `OCCREID_FULL`.
+fn full_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("OCCREID_FULL") {
+        return Ok(PathBuf::from(p));
     }
+    let me = std::env::current_exe()?;
+    Ok(me.with_file_name("occreid-full"))
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_large_allocations() {}
+fn exec_full(args: &[OsString]) -> anyhow::Error {
+    let full = match full_binary() {
+        Ok(p) => p,
+        Err(e) => return e.context("cannot locate this executable to find occreid-full beside it"),
+    };
+    if !full.is_file() {
+        return anyhow::anyhow!(
+            "{} is missing: every command but {} runs in occreid-full, the part of occreid that links \
+             libtorch; build both binaries with `cargo build --release -p occreid-cli` (or point OCCREID_FULL \
+             at it)",
+            full.display(),
+            EvalCommand::NAMES.join(", ")
+        );
+    }
+    let err = std::process::Command::new(&full).arg0("occreid").args(args).exec();
+    anyhow::Error::new(err).context(format!("cannot run {}", full.display()))
+}
 
 fn main() -> ExitCode {
-    keep_large_allocations();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info,hnsw_rs=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        // Colour codes only for a person at a terminal, never into a log file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Metrics(a) => metrics::run(a),
-        Command::Rerank(a) => rerank::run(a),
-        Command::Demo(a) => demo::run(a),
-        Command::Compare(a) => compare::run(a),
-        Command::Train(a) => train::run(a),
-        Command::Eval(a) => infer::eval(a),
-        Command::Extract(a) => infer::extract_cmd(a),
-        Command::Export(a) => deploy::export_cmd(a),
-        Command::Search(a) => search::run(a),
-        Command::MarketScale(a) => market_scale::run(a),
-        Command::Data(c) => data::run(c),
-        Command::Bench(c) => bench::run(c),
-        Command::Import(c) => import::run(c),
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let own = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| EvalCommand::NAMES.contains(&a));
+    let result = if own {
+        occreid_cli::init_logging();
+        Front::parse().command.run()
+    } else {
+        Err(exec_full(&args[1..]))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // A stop asked for by a signal exits as the shell reports that signal (130 / 143).
-            if let Some(occreid_train::TrainError::Interrupted { code, .. }) = e.downcast_ref() {
-                eprintln!("{e}");
-                return ExitCode::from(*code as u8);
-            }
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes joined by ": ", leaving out a cause whose text the message before it already
-/// ends with (many error types print their source in their own message too).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
-}
-
-/// Refuses to replace an existing output unless asked to: results already on disk are never lost.
-pub(crate) fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
-    if path.exists() && !overwrite {
-        anyhow::bail!(
-            "{} already exists; choose another --out or pass --overwrite",
-            path.display()
-        );
-    }
-    Ok(())
 }

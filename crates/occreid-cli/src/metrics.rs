@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use occreid_eval::npy::{read_labels_for, read_matrix};
+use occreid_eval::npy::{read_labels_for, MatrixFile};
 use occreid_eval::roc::{pair_distances, roc_curve, tpr_at_standard_fprs};
 use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol};
 
@@ -61,7 +61,10 @@ pub fn run(a: Args) -> Result<()> {
     if a.cuhk03_exact && !matches!(a.protocol, ProtocolArg::Cuhk03) {
         anyhow::bail!("--cuhk03-exact is for --protocol cuhk03 (the Market protocol has no sampling)");
     }
-    let distmat = read_matrix(&a.distmat)?;
+    // Read in place (no copy) when it is float32 in C order, as NumPy writes it by default.
+    let file = MatrixFile::open(&a.distmat)?;
+    let data = file.load()?;
+    let distmat = data.view();
     let (q, g) = (distmat.rows(), distmat.cols());
     let q_pids = read_labels_for(&a.query_pids, q, "one per distmat row")?;
     let q_cams = read_labels_for(&a.query_camids, q, "one per distmat row")?;
@@ -83,12 +86,12 @@ pub fn run(a: Args) -> Result<()> {
             repeats: 10,
         }),
     };
-    let m = evaluate(&distmat, query, gallery, a.max_rank, protocol)?;
+    let m = evaluate(distmat, query, gallery, a.max_rank, protocol)?;
     let roc = match (a.roc, a.fpr.is_empty()) {
         (false, _) => None,
-        (true, true) => Some(tpr_at_standard_fprs(&distmat, query, gallery)?),
+        (true, true) => Some(tpr_at_standard_fprs(distmat, query, gallery)?),
         (true, false) => {
-            let (same, diff) = pair_distances(&distmat, query, gallery)?;
+            let (same, diff) = pair_distances(distmat, query, gallery)?;
             let curve = roc_curve(&same, &diff);
             Some(a.fpr.iter().map(|&f| curve.at_fpr(f)).collect())
         }

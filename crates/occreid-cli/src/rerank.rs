@@ -4,7 +4,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use occreid_eval::npy::{read_matrix, write_f32};
 use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
-use occreid_train::Rounded;
+use occreid_eval::Rounded;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["q_g", "query_features"])))]

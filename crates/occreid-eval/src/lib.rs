@@ -53,4 +53,82 @@ impl Matrix {
     pub fn get(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.cols + j]
     }
+    pub fn view(&self) -> MatrixView<'_> {
+        MatrixView {
+            rows: self.rows,
+            cols: self.cols,
+            data: &self.data,
+        }
+    }
+}
+
+/// A borrowed row-major f32 matrix: a [`Matrix`], or a `.npy` file read in place
+/// ([`npy::MatrixFile`]), so a distance matrix is evaluated without a copy of it in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct MatrixView<'a> {
+    rows: usize,
+    cols: usize,
+    data: &'a [f32],
+}
+
+impl<'a> MatrixView<'a> {
+    /// Panics if `data.len() != rows * cols` (a programming error, not an input error).
+    pub fn new(rows: usize, cols: usize, data: &'a [f32]) -> Self {
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "MatrixView::new: data length must be rows * cols"
+        );
+        Self { rows, cols, data }
+    }
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+    pub fn as_slice(&self) -> &'a [f32] {
+        self.data
+    }
+}
+
+impl<'a> From<&'a Matrix> for MatrixView<'a> {
+    fn from(m: &'a Matrix) -> Self {
+        m.view()
+    }
+}
+
+/// A number as a person reads it in a log line: 3 decimals (`5.924`), or 3 significant digits in
+/// scientific notation when small or large (`2.38e-4`); machine files keep full precision.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounded(pub f64);
+
+impl std::fmt::Display for Rounded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x == 0.0 || !x.is_finite() {
+            write!(f, "{x}")
+        } else if x.abs() < 1e-2 || x.abs() >= 1e5 {
+            write!(f, "{x:.2e}")
+        } else {
+            write!(f, "{x:.3}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rounded;
+
+    #[test]
+    fn log_numbers_are_rounded_for_people() {
+        assert_eq!(Rounded(0.00023799999999999998).to_string(), "2.38e-4");
+        assert_eq!(Rounded(5.92431).to_string(), "5.924");
+        assert_eq!(Rounded(0.90612).to_string(), "0.906");
+        assert_eq!(Rounded(123456.7).to_string(), "1.23e5");
+        assert_eq!(Rounded(0.0).to_string(), "0");
+    }
 }

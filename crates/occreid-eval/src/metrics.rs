@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::Matrix;
+use crate::MatrixView;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalError {
@@ -144,13 +144,14 @@ impl RankMetrics {
 ///
 /// `max_rank` is reduced to the gallery size when larger. A valid query whose kept list is shorter
 /// than `max_rank` counts as matched for every rank at or after its first match.
-pub fn evaluate(
-    distmat: &Matrix,
+pub fn evaluate<'a>(
+    distmat: impl Into<MatrixView<'a>>,
     query: Labels,
     gallery: Labels,
     max_rank: usize,
     protocol: Protocol,
 ) -> Result<RankMetrics, EvalError> {
+    let distmat = distmat.into();
     validate(distmat, query, gallery, max_rank)?;
     let max_rank = max_rank.min(distmat.cols());
     let per_query: Vec<Result<QueryOutcome, SkipReason>> = (0..distmat.rows())
@@ -180,7 +181,7 @@ pub fn evaluate(
     })
 }
 
-fn validate(distmat: &Matrix, query: Labels, gallery: Labels, max_rank: usize) -> Result<(), EvalError> {
+fn validate(distmat: MatrixView, query: Labels, gallery: Labels, max_rank: usize) -> Result<(), EvalError> {
     let (q, g) = (distmat.rows(), distmat.cols());
     if q == 0 || g == 0 {
         return Err(EvalError::Empty { rows: q, cols: g });

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::Matrix;
+use crate::{Matrix, MatrixView};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
@@ -63,6 +63,8 @@ pub struct NpyReader {
     big_endian: bool,
     pub shape: Vec<usize>,
     pub fortran_order: bool,
+    /// Byte offset of the first data element in the file.
+    data_offset: usize,
     reader: BufReader<File>,
 }
 
@@ -262,6 +264,7 @@ impl NpyReader {
             big_endian,
             shape,
             fortran_order,
+            data_offset: prefix_len + header_len,
             reader,
         })
     }
@@ -359,6 +362,175 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix, NpyError> {
         data = t;
     }
     Ok(Matrix::new(rows, cols, data))
+}
+
+/// A 2-D float `.npy` file mapped into memory. Read in place when NumPy's default layout allows
+/// (little-endian float32, C order: [`MatrixFile::in_place`]); otherwise any row block is converted on
+/// request ([`MatrixFile::read_rows`]). Either way only the pages actually read become resident, and a
+/// caller streaming row blocks can hand them back ([`MatrixFile::release_rows`]).
+///
+/// The mapping assumes the file is not changed while it is read (as `np.load(mmap_mode="r")` does);
+/// a file truncated underneath would end the process with SIGBUS rather than an error.
+pub struct MatrixFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    data_offset: usize,
+    dtype: DType,
+    big_endian: bool,
+    fortran_order: bool,
+    rows: usize,
+    cols: usize,
+}
+
+/// A matrix read from a [`MatrixFile`]: the file's own pages, or a converted copy.
+pub enum MatrixData<'a> {
+    InPlace(MatrixView<'a>),
+    Converted(Matrix),
+}
+
+impl MatrixData<'_> {
+    pub fn view(&self) -> MatrixView<'_> {
+        match self {
+            MatrixData::InPlace(v) => *v,
+            MatrixData::Converted(m) => m.view(),
+        }
+    }
+}
+
+impl MatrixFile {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, NpyError> {
+        let path = path.as_ref();
+        let header = NpyReader::open(path)?;
+        let (rows, cols) = header.matrix_dims()?;
+        if matches!(header.dtype, DType::I32 | DType::I64) {
+            return Err(NpyError::Dtype {
+                path: path.to_path_buf(),
+                found: format!("{:?}", header.dtype).to_lowercase(),
+                expected: "float32 or float64",
+            });
+        }
+        let file = header.reader.into_inner();
+        // SAFETY: a read-only private mapping of a file this process only reads; see the type's note on
+        // files changed underneath.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(path, "map"))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            map,
+            data_offset: header.data_offset,
+            dtype: header.dtype,
+            big_endian: header.big_endian,
+            fortran_order: header.fortran_order,
+            rows,
+            cols,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.map[self.data_offset..]
+    }
+
+    /// The file's own values, when they are little-endian float32 in row-major order (a matrix with one
+    /// row or column is both orders) on a little-endian machine, and suitably aligned (NumPy pads the
+    /// header to 64 bytes, so they are). No value is read or checked here.
+    pub fn in_place(&self) -> Option<MatrixView<'_>> {
+        let row_major = !self.fortran_order || self.rows <= 1 || self.cols <= 1;
+        let native = self.big_endian == cfg!(target_endian = "big");
+        if self.dtype != DType::F32 || !native || !row_major {
+            return None;
+        }
+        let bytes = self.data();
+        // SAFETY: the header check in NpyReader::open guarantees rows*cols*4 data bytes; f32 has no
+        // invalid bit patterns; align_to only yields the aligned middle.
+        let (head, floats, _) = unsafe { bytes.align_to::<f32>() };
+        if !head.is_empty() {
+            return None;
+        }
+        Some(MatrixView::new(self.rows, self.cols, &floats[..self.rows * self.cols]))
+    }
+
+    /// The whole matrix: in place when possible, otherwise converted (and checked for NaN).
+    pub fn load(&self) -> Result<MatrixData<'_>, NpyError> {
+        if let Some(v) = self.in_place() {
+            return Ok(MatrixData::InPlace(v));
+        }
+        let mut data = vec![0f32; self.rows * self.cols];
+        self.read_rows(0, &mut data)?;
+        Ok(MatrixData::Converted(Matrix::new(self.rows, self.cols, data)))
+    }
+
+    /// Rows `first..first + out.len() / cols` as row-major f32, converted from any accepted dtype,
+    /// byte order and memory order; a NaN is an error naming the file.
+    pub fn read_rows(&self, first: usize, out: &mut [f32]) -> Result<(), NpyError> {
+        let (rows, cols) = (self.rows, self.cols);
+        let count = out.len().checked_div(cols).unwrap_or(0);
+        assert!(
+            first + count <= rows && count * cols == out.len(),
+            "read_rows out of range"
+        );
+        let size = self.dtype.size();
+        let data = self.data();
+        let be = self.big_endian;
+        let convert = |bytes: &[u8], out: &mut [f32]| match self.dtype {
+            DType::F32 => decode(bytes, out, be, |b| f32::from_bits(u32::from_le_bytes(b))),
+            _ => decode(bytes, out, be, |b| f64::from_le_bytes(b) as f32),
+        };
+        if self.fortran_order && rows > 1 && cols > 1 {
+            // Column c holds rows contiguously: gather the block's slice of each column.
+            let mut column = vec![0f32; count];
+            for c in 0..cols {
+                let start = (c * rows + first) * size;
+                convert(&data[start..start + count * size], &mut column);
+                for (r, v) in column.iter().enumerate() {
+                    out[r * cols + c] = *v;
+                }
+            }
+        } else {
+            let start = first * cols * size;
+            convert(&data[start..start + out.len() * size], out);
+        }
+        if let Some(i) = out.iter().position(|v| v.is_nan()) {
+            return Err(NpyError::NotANumber {
+                path: self.path.clone(),
+                index: first * cols + i,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells the kernel that rows `first..first + count` will not be read again soon, so their pages
+    /// leave this process's resident set (they stay in the page cache). Only a hint: errors are ignored.
+    pub fn release_rows(&self, first: usize, count: usize) {
+        let size = self.dtype.size();
+        let (start, len) = if self.fortran_order && self.rows > 1 && self.cols > 1 {
+            (0, self.rows * self.cols * size) // a row block touches every column: all or nothing
+        } else {
+            (first * self.cols * size, count * self.cols * size)
+        };
+        // Whole pages inside the range only: a neighbouring block's page stays.
+        let page = 4096;
+        let begin = (self.data_offset + start).div_ceil(page) * page;
+        let end = (self.data_offset + start + len) / page * page;
+        if end > begin {
+            // SAFETY: MADV_DONTNEED on a read-only file mapping drops the pages from this process; the
+            // next access reads them again from the file, so no data is lost or changed.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, begin, end - begin)
+            };
+        }
+    }
 }
 
 /// Reads a float array of any rank (C order) as its shape and f32 values.
@@ -635,6 +807,101 @@ mod tests {
             let e = read_matrix(with_header("bad.npy", dict)).unwrap_err().to_string();
             assert!(e.contains("bad.npy") && e.contains(why), "{dict}: {e}");
         }
+    }
+
+    /// A `.npy` file with any descr and order, values written by the test itself (not by the code under
+    /// test): element (r, c) of a rows x cols matrix is `value(r, c)`.
+    fn write_layout(path: &Path, descr: &str, fortran: bool, rows: usize, cols: usize, value: fn(usize, usize) -> f64) {
+        let order = if fortran { "True" } else { "False" };
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {cols}), }}");
+        while !(10 + h.len() + 1).is_multiple_of(64) {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        let cells: Vec<(usize, usize)> = if fortran {
+            (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).collect()
+        } else {
+            (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).collect()
+        };
+        for (r, c) in cells {
+            let v = value(r, c);
+            let mut b = match &descr[1..] {
+                "f4" => (v as f32).to_le_bytes().to_vec(),
+                _ => v.to_le_bytes().to_vec(),
+            };
+            if descr.starts_with('>') {
+                b.reverse();
+            }
+            bytes.extend_from_slice(&b);
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_mapped_matrix_reads_every_layout_as_row_major_f32() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rows, cols) = (7, 5);
+        let value = |r: usize, c: usize| r as f64 * 10.0 + c as f64 + 0.25;
+        for (descr, fortran, in_place) in [
+            ("<f4", false, true),
+            ("<f8", false, false),
+            ("<f4", true, false),
+            (">f4", false, false),
+            (">f8", true, false),
+        ] {
+            let p = dir.path().join("m.npy");
+            write_layout(&p, descr, fortran, rows, cols, value);
+            let file = MatrixFile::open(&p).unwrap();
+            assert_eq!(file.in_place().is_some(), in_place, "{descr} fortran={fortran}");
+            let data = file.load().unwrap();
+            let m = data.view();
+            assert_eq!((m.rows(), m.cols()), (rows, cols));
+            for r in 0..rows {
+                let want: Vec<f32> = (0..cols).map(|c| value(r, c) as f32).collect();
+                assert_eq!(m.row(r), &want[..], "{descr} fortran={fortran} row {r}");
+            }
+            // A block that does not start at row 0 and ends before the last row.
+            let mut block = vec![0f32; 3 * cols];
+            file.read_rows(2, &mut block).unwrap();
+            assert_eq!(
+                &block[..],
+                &m.as_slice()[2 * cols..5 * cols],
+                "{descr} fortran={fortran}"
+            );
+            file.release_rows(2, 3);
+            file.read_rows(2, &mut block).unwrap();
+            assert_eq!(&block[..], &m.as_slice()[2 * cols..5 * cols], "after release");
+            // The reader of whole files agrees.
+            assert_eq!(read_matrix(&p).unwrap().as_slice(), m.as_slice());
+        }
+        // A one-column Fortran-order array is also row-major: read in place.
+        let p = dir.path().join("col.npy");
+        write_layout(&p, "<f4", true, 6, 1, value);
+        assert!(MatrixFile::open(&p).unwrap().in_place().is_some());
+    }
+
+    #[test]
+    fn a_mapped_matrix_refuses_labels_and_names_a_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = dir.path().join("labels.npy");
+        write_layout(&l, "<i8", false, 2, 2, |_, _| 0.0);
+        let e = MatrixFile::open(&l).err().unwrap().to_string();
+        assert!(e.contains("labels.npy") && e.contains("float32 or float64"), "{e}");
+        let p = dir.path().join("nan.npy");
+        write_layout(
+            &p,
+            "<f8",
+            false,
+            3,
+            2,
+            |r, c| if (r, c) == (2, 1) { f64::NAN } else { 1.0 },
+        );
+        let file = MatrixFile::open(&p).unwrap();
+        let e = file.load().err().unwrap().to_string();
+        assert!(e.contains("nan.npy") && e.contains("flat index 5"), "{e}");
     }
 
     #[test]

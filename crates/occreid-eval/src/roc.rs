@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::{Labels, Matrix};
+use crate::{Labels, MatrixView};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RocError {
@@ -21,6 +21,8 @@ pub enum RocError {
     NoPairs(&'static str),
     #[error("label counts do not match the distance matrix ({0})")]
     Labels(String),
+    #[error("distance[{query}, {gallery}] is NaN; every distance must be a number")]
+    NotANumber { query: usize, gallery: usize },
 }
 
 /// The thinned ROC: `fpr[0] = tpr[0] = 0` at threshold +inf, then one point per kept distinct distance
@@ -43,7 +45,12 @@ pub struct OperatingPoint {
 }
 
 /// Distances of the same-identity and different-identity pairs, each sorted in decreasing order.
-pub fn pair_distances(distmat: &Matrix, query: Labels, gallery: Labels) -> Result<(Vec<f32>, Vec<f32>), RocError> {
+pub fn pair_distances<'a>(
+    distmat: impl Into<MatrixView<'a>>,
+    query: Labels,
+    gallery: Labels,
+) -> Result<(Vec<f32>, Vec<f32>), RocError> {
+    let distmat = distmat.into();
     if query.pids.len() != distmat.rows() || gallery.pids.len() != distmat.cols() {
         return Err(RocError::Labels(format!(
             "{} query / {} gallery labels for a {}x{} matrix",
@@ -59,15 +66,19 @@ pub fn pair_distances(distmat: &Matrix, query: Labels, gallery: Labels) -> Resul
             let (qpid, qcam) = (query.pids[q], query.camids[q]);
             let (mut same, mut diff) = (Vec::new(), Vec::with_capacity(distmat.cols()));
             for (j, &d) in distmat.row(q).iter().enumerate() {
+                // Every pair is read here (the rank metrics skip the rows of queries without a match).
+                if d.is_nan() {
+                    return Err(RocError::NotANumber { query: q, gallery: j });
+                }
                 if gallery.pids[j] != qpid {
                     diff.push(d);
                 } else if gallery.camids[j] != qcam {
                     same.push(d);
                 }
             }
-            (same, diff)
+            Ok((same, diff))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut same: Vec<f32> = per_query.iter().flat_map(|p| p.0.iter().copied()).collect();
     let mut diff: Vec<f32> = Vec::with_capacity(per_query.iter().map(|p| p.1.len()).sum());
     for (_, d) in per_query {
@@ -158,7 +169,11 @@ impl Roc {
 }
 
 /// fast-reid's TPR@FPR table for FPR = 1e-4, 1e-3, 1e-2.
-pub fn tpr_at_standard_fprs(distmat: &Matrix, query: Labels, gallery: Labels) -> Result<Vec<OperatingPoint>, RocError> {
+pub fn tpr_at_standard_fprs<'a>(
+    distmat: impl Into<MatrixView<'a>>,
+    query: Labels,
+    gallery: Labels,
+) -> Result<Vec<OperatingPoint>, RocError> {
     let (same, diff) = pair_distances(distmat, query, gallery)?;
     let roc = roc_curve(&same, &diff);
     Ok([1e-4, 1e-3, 1e-2].iter().map(|&t| roc.at_fpr(t)).collect())

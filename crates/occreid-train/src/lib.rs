@@ -24,23 +24,8 @@ pub mod step;
 pub use config::TrainConfig;
 pub use engine::{Control, Engine, EpochRecord, EvalRecord, Hook};
 
-/// A number as a person reads it in a log line: 3 decimals (`5.924`), or 3 significant digits in
-/// scientific notation when small or large (`2.38e-4`); machine files keep full precision.
-#[derive(Debug, Clone, Copy)]
-pub struct Rounded(pub f64);
-
-impl std::fmt::Display for Rounded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let x = self.0;
-        if x == 0.0 || !x.is_finite() {
-            write!(f, "{x}")
-        } else if x.abs() < 1e-2 || x.abs() >= 1e5 {
-            write!(f, "{x:.2e}")
-        } else {
-            write!(f, "{x:.3}")
-        }
-    }
-}
+/// Log numbers rounded for people (defined with the libtorch-free evaluation code, which logs too).
+pub use occreid_eval::Rounded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -113,19 +98,5 @@ impl TrainError {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Rounded;
-
-    #[test]
-    fn log_numbers_are_rounded_for_people() {
-        assert_eq!(Rounded(0.00023799999999999998).to_string(), "2.38e-4");
-        assert_eq!(Rounded(5.92431).to_string(), "5.924");
-        assert_eq!(Rounded(0.90612).to_string(), "0.906");
-        assert_eq!(Rounded(123456.7).to_string(), "1.23e5");
-        assert_eq!(Rounded(0.0).to_string(), "0");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rand_mt::Mt;
 
 use super::{before, Cuhk03Cmc, Labels, QueryOutcome, SkipReason};
-use crate::Matrix;
+use crate::MatrixView;
 
 /// NumPy legacy `RandomState.randint(0, n)` for n < 2^32: masked rejection on 32-bit MT19937 draws;
 /// n == 1 consumes nothing.
@@ -57,7 +57,7 @@ fn group_kept(row: &[f32], q: usize, query: Labels, gallery: Labels) -> Groups {
 }
 
 pub(super) fn cmc(
-    distmat: &Matrix,
+    distmat: MatrixView,
     query: Labels,
     gallery: Labels,
     per_query: &[Result<QueryOutcome, SkipReason>],

@@ -1,0 +1,133 @@
+//! The `occreid` front binary: evaluation without libtorch, every other command through `occreid-full`.
+mod common;
+
+use common::{failed, occreid, ok};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use occreid_eval::npy::read_matrix;
+
+fn case() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures/market/case04_q60_g400")
+}
+
+fn metrics_json(distmat: &Path) -> String {
+    let dir = case();
+    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
+    let d = distmat.to_string_lossy().to_string();
+    let args = [
+        "metrics",
+        "--distmat",
+        &d,
+        "--query-pids",
+        &f("q_pids.npy"),
+        "--gallery-pids",
+        &f("g_pids.npy"),
+        "--query-camids",
+        &f("q_camids.npy"),
+        "--gallery-camids",
+        &f("g_camids.npy"),
+        "--json",
+        "--per-query",
+        "--roc",
+    ];
+    let out = occreid(&args);
+    ok(&out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Writes a matrix as `.npy` with the given descr ('<f8', '>f4', ...) and memory order; the bytes are
+/// laid out here, not by the code under test.
+fn write_npy(path: &Path, descr: &str, fortran: bool, rows: usize, cols: usize, at: impl Fn(usize, usize) -> f32) {
+    let order = if fortran { "True" } else { "False" };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {cols}), }}");
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(h.as_bytes());
+    let cells: Vec<(usize, usize)> = if fortran {
+        (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).collect()
+    } else {
+        (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).collect()
+    };
+    for (r, c) in cells {
+        let mut b = match &descr[1..] {
+            "f4" => at(r, c).to_le_bytes().to_vec(),
+            _ => (at(r, c) as f64).to_le_bytes().to_vec(),
+        };
+        if descr.starts_with('>') {
+            b.reverse();
+        }
+        bytes.extend_from_slice(&b);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn metrics_give_the_same_output_for_every_layout_numpy_can_write() {
+    // The fixture's float32 C-order file is read in place; the others are converted row block by block.
+    let original = case().join("distmat.npy");
+    let want = metrics_json(&original);
+    let m = read_matrix(&original).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (descr, fortran) in [("<f8", false), ("<f4", true), (">f4", false), (">f8", true)] {
+        let p = tmp.path().join("distmat.npy");
+        write_npy(&p, descr, fortran, m.rows(), m.cols(), |r, c| m.get(r, c));
+        assert_eq!(metrics_json(&p), want, "{descr} fortran={fortran}");
+    }
+}
+
+#[test]
+fn the_front_binary_does_not_link_libtorch() {
+    let out = Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_occreid")])
+        .output()
+        .expect("readelf (binutils) runs");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("(NEEDED)"), "{dynamic}");
+    assert!(!dynamic.contains("torch") && !dynamic.contains("c10"), "{dynamic}");
+    let full = Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_occreid-full")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&full.stdout).contains("libtorch.so"));
+}
+
+#[test]
+fn other_commands_and_the_help_run_in_occreid_full() {
+    // The help lists every command, the ones the front binary runs itself included.
+    let help = ok(&occreid(&["--help"]));
+    for command in ["train", "export", "search", "metrics", "rerank", "market-scale"] {
+        assert!(help.contains(command), "{help}");
+    }
+    assert!(help.contains("Usage: occreid"), "{help}");
+    // An error of a command run in occreid-full keeps its message and exit status.
+    let err = failed(&occreid(&[
+        "train",
+        "--config",
+        "/nonexistent/preset.toml",
+        "--out",
+        "/nonexistent/run",
+    ]));
+    assert!(err.contains("/nonexistent/preset.toml"), "{err}");
+    // Without occreid-full beside it, the front binary says what is missing and how to build it.
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("occreid");
+    std::fs::copy(env!("CARGO_BIN_EXE_occreid"), &alone).unwrap();
+    let out = Command::new(&alone)
+        .args(["train", "--help"])
+        .env_remove("OCCREID_FULL")
+        .output()
+        .unwrap();
+    let err = failed(&out);
+    assert!(
+        err.contains("occreid-full is missing") && err.contains("cargo build"),
+        "{err}"
+    );
+    // The front binary's own commands still work there.
+    let out = Command::new(&alone).args(["metrics", "--help"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
