@@ -39,6 +39,10 @@ pub enum Command {
     /// `occreid extract --out DIR` writes them) and OUT/queries.safetensors, for `occreid search
     /// --query-features`
     Features(SyntheticArgs),
+    /// Writes query and gallery features (.npy) with identity structure and their labels at the size of
+    /// Market-1501, Market + 500k distractors or MSMT17, for `occreid metrics --query-features` and
+    /// `occreid rerank` at scale
+    EvalFeatures(crate::bench_scale::Args),
     /// Writes the Market-scale problem as .npy files (distmat, labels, features; optionally the
     /// q_g / q_q / g_g squared-Euclidean matrices torchreid's re-ranking takes, ~1.5 GB)
     MarketScaleInputs {
@@ -55,6 +59,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Metrics { repeats } => metrics(repeats),
         Command::MarketScaleInputs { out, rerank_matrices } => inputs(out, rerank_matrices),
         Command::Features(a) => synthetic_features(a),
+        Command::EvalFeatures(a) => crate::bench_scale::run(a),
         Command::Loader {
             root,
             batch_size,

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use occreid_cli::{check_output, error_chain, EvalCommand};
 
 mod bench;
+mod bench_scale;
 mod bench_train;
 mod compare;
 mod data;

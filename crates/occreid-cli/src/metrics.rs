@@ -1,15 +1,30 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use occreid_eval::distance::Metric;
 use occreid_eval::npy::{read_labels_for, MatrixFile};
 use occreid_eval::roc::{pair_distances, roc_curve, tpr_at_standard_fprs};
-use occreid_eval::{evaluate, Cuhk03Cmc, Labels, Protocol};
+use occreid_eval::{evaluate, evaluate_features, Cuhk03Cmc, Labels, Protocol, RankMetrics, DEFAULT_BLOCK_ROWS};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["distmat", "query_features"])))]
 pub struct Args {
     /// Query x gallery distances, .npy float32/float64 [Q, G] (smaller = more similar)
     #[arg(long)]
-    distmat: PathBuf,
+    distmat: Option<PathBuf>,
+    /// Instead of --distmat: query features, .npy float32/float64 [Q, D]. Distances are computed a
+    /// gallery block at a time and ranked at once, so no Q x G matrix is ever held (Market protocol)
+    #[arg(long, requires = "gallery_features", conflicts_with = "distmat")]
+    query_features: Option<PathBuf>,
+    /// With --query-features: gallery features [G, D], read in place block by block
+    #[arg(long, requires = "query_features")]
+    gallery_features: Option<PathBuf>,
+    /// With features: sqeuclidean (torchreid's "euclidean", BoT's), euclidean or cosine
+    #[arg(long, default_value = "sqeuclidean", requires = "query_features")]
+    distance: Metric,
+    /// With features: gallery rows per block
+    #[arg(long, default_value_t = DEFAULT_BLOCK_ROWS, requires = "query_features")]
+    block_rows: usize,
     /// Query identity labels, .npy int64/int32 [Q]
     #[arg(long)]
     query_pids: PathBuf,
@@ -61,23 +76,37 @@ pub fn run(a: Args) -> Result<()> {
     if a.cuhk03_exact && !matches!(a.protocol, ProtocolArg::Cuhk03) {
         anyhow::bail!("--cuhk03-exact is for --protocol cuhk03 (the Market protocol has no sampling)");
     }
+    if let (Some(qf), Some(gf)) = (&a.query_features, &a.gallery_features) {
+        if !matches!(a.protocol, ProtocolArg::Market) || a.roc {
+            anyhow::bail!(
+                "with --query-features the metrics are the Market protocol's, computed without the distance \
+                 matrix; --protocol cuhk03 and --roc need every distance: compute a --distmat first"
+            );
+        }
+        if a.block_rows == 0 {
+            anyhow::bail!("--block-rows must be at least 1");
+        }
+        let (query, gallery) = (MatrixFile::open(qf)?, MatrixFile::open(gf)?);
+        let labels = LabelFiles::read(&a, query.rows(), gallery.rows())?;
+        let query_data = query.load()?;
+        let m = evaluate_features(
+            query_data.view(),
+            &gallery,
+            a.distance,
+            labels.query(),
+            labels.gallery(),
+            a.max_rank,
+            a.block_rows,
+        )?;
+        return print(&a, &m, None);
+    }
+    let path = a.distmat.as_ref().expect("clap requires --distmat or --query-features");
     // Read in place (no copy) when it is float32 in C order, as NumPy writes it by default.
-    let file = MatrixFile::open(&a.distmat)?;
+    let file = MatrixFile::open(path)?;
     let data = file.load()?;
     let distmat = data.view();
-    let (q, g) = (distmat.rows(), distmat.cols());
-    let q_pids = read_labels_for(&a.query_pids, q, "one per distmat row")?;
-    let q_cams = read_labels_for(&a.query_camids, q, "one per distmat row")?;
-    let g_pids = read_labels_for(&a.gallery_pids, g, "one per distmat column")?;
-    let g_cams = read_labels_for(&a.gallery_camids, g, "one per distmat column")?;
-    let query = Labels {
-        pids: &q_pids,
-        camids: &q_cams,
-    };
-    let gallery = Labels {
-        pids: &g_pids,
-        camids: &g_cams,
-    };
+    let labels = LabelFiles::read(&a, distmat.rows(), distmat.cols())?;
+    let (query, gallery) = (labels.query(), labels.gallery());
     let protocol = match a.protocol {
         ProtocolArg::Market => Protocol::Market1501,
         ProtocolArg::Cuhk03 if a.cuhk03_exact => Protocol::Cuhk03(Cuhk03Cmc::Expectation),
@@ -96,6 +125,42 @@ pub fn run(a: Args) -> Result<()> {
             Some(a.fpr.iter().map(|&f| curve.at_fpr(f)).collect())
         }
     };
+    print(&a, &m, roc)
+}
+
+/// The four label files, checked against the problem's size.
+struct LabelFiles {
+    q_pids: Vec<i64>,
+    q_cams: Vec<i64>,
+    g_pids: Vec<i64>,
+    g_cams: Vec<i64>,
+}
+
+impl LabelFiles {
+    fn read(a: &Args, q: usize, g: usize) -> Result<Self> {
+        Ok(Self {
+            q_pids: read_labels_for(&a.query_pids, q, "one per query")?,
+            q_cams: read_labels_for(&a.query_camids, q, "one per query")?,
+            g_pids: read_labels_for(&a.gallery_pids, g, "one per gallery item")?,
+            g_cams: read_labels_for(&a.gallery_camids, g, "one per gallery item")?,
+        })
+    }
+
+    fn query(&self) -> Labels<'_> {
+        Labels {
+            pids: &self.q_pids,
+            camids: &self.q_cams,
+        }
+    }
+    fn gallery(&self) -> Labels<'_> {
+        Labels {
+            pids: &self.g_pids,
+            camids: &self.g_cams,
+        }
+    }
+}
+
+fn print(a: &Args, m: &RankMetrics, roc: Option<Vec<occreid_eval::roc::OperatingPoint>>) -> Result<()> {
     if a.json {
         let mut out = m.summary_json();
         if let Some(points) = &roc {

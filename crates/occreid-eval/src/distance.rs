@@ -75,20 +75,89 @@ pub(crate) fn dot_products(a: &[f32], b: &[f32], d: usize, out: &mut [f32], alph
 }
 
 pub(crate) fn squared_norms(m: &Matrix) -> Vec<f32> {
-    (0..m.rows()).map(|i| m.row(i).iter().map(|v| v * v).sum()).collect()
+    row_squared_norms(m.as_slice(), m.cols())
 }
 
-fn normalized(m: &Matrix) -> Matrix {
-    let mut out = m.clone();
-    let cols = m.cols();
-    if cols == 0 {
-        return out;
+fn row_squared_norms(rows: &[f32], d: usize) -> Vec<f32> {
+    if d == 0 {
+        return vec![0.0; 0];
     }
-    out.as_mut_slice().par_chunks_mut(cols).for_each(|row| {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|v| *v /= norm);
-    });
-    out
+    rows.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect()
+}
+
+/// Rows made ready for one metric: L2-normalised (cosine) or with their squared norms (Euclidean).
+/// Each row is prepared on its own, so a row gives the same bits whichever block it is prepared in —
+/// what lets the streamed evaluation reproduce the in-memory distances exactly.
+pub struct Prepared<'a> {
+    rows: std::borrow::Cow<'a, [f32]>,
+    squared_norms: Vec<f32>,
+    cols: usize,
+}
+
+impl<'a> Prepared<'a> {
+    /// `rows` is row-major with `cols` columns.
+    pub fn new(rows: &'a [f32], cols: usize, metric: Metric) -> Self {
+        match metric {
+            Metric::Cosine => {
+                let mut owned = rows.to_vec();
+                if cols > 0 {
+                    owned.par_chunks_mut(cols).for_each(|row| {
+                        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        row.iter_mut().for_each(|v| *v /= norm);
+                    });
+                }
+                Self {
+                    rows: owned.into(),
+                    squared_norms: Vec::new(),
+                    cols,
+                }
+            }
+            Metric::Euclidean | Metric::SqEuclidean => Self {
+                squared_norms: row_squared_norms(rows, cols),
+                rows: rows.into(),
+                cols,
+            },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `out[i][j]` = the distance from prepared query row i to prepared gallery row j (`out` is
+/// `query.len() x gallery.len()`, row-major). Both sides must have been prepared for `metric`.
+pub fn distances_into(query: &Prepared, gallery: &Prepared, metric: Metric, out: &mut [f32]) {
+    let (ng, d) = (gallery.len(), query.cols);
+    assert_eq!(
+        out.len(),
+        query.len() * ng,
+        "distances_into: out must be query x gallery"
+    );
+    match metric {
+        Metric::Cosine => {
+            dot_products(&query.rows, &gallery.rows, d, out, 1.0);
+            out.par_iter_mut().for_each(|v| *v = 1.0 - *v);
+        }
+        Metric::Euclidean | Metric::SqEuclidean => {
+            dot_products(&query.rows, &gallery.rows, d, out, -2.0);
+            let sqrt = metric == Metric::Euclidean;
+            if ng > 0 {
+                out.par_chunks_mut(ng)
+                    .zip(query.squared_norms.par_iter())
+                    .for_each(|(row, &qs)| {
+                        for (v, &gs) in row.iter_mut().zip(&gallery.squared_norms) {
+                            let sq = qs + gs + *v;
+                            *v = if sqrt { sq.max(0.0).sqrt() } else { sq };
+                        }
+                    });
+            }
+        }
+    }
 }
 
 /// Distance from every query row to every gallery row.
@@ -99,31 +168,12 @@ pub fn pairwise(query: &Matrix, gallery: &Matrix, metric: Metric) -> Result<Matr
             gallery: gallery.cols(),
         });
     }
-    let (nq, ng, d) = (query.rows(), gallery.rows(), query.cols());
-    let mut out = Matrix::zeros(nq, ng);
-    match metric {
-        Metric::Cosine => {
-            let (qn, gn) = (normalized(query), normalized(gallery));
-            dot_products(qn.as_slice(), gn.as_slice(), d, out.as_mut_slice(), 1.0);
-            out.as_mut_slice().par_iter_mut().for_each(|v| *v = 1.0 - *v);
-        }
-        Metric::Euclidean | Metric::SqEuclidean => {
-            dot_products(query.as_slice(), gallery.as_slice(), d, out.as_mut_slice(), -2.0);
-            let (qsq, gsq) = (squared_norms(query), squared_norms(gallery));
-            let sqrt = metric == Metric::Euclidean;
-            if ng > 0 {
-                out.as_mut_slice()
-                    .par_chunks_mut(ng)
-                    .zip(qsq.par_iter())
-                    .for_each(|(row, &qs)| {
-                        for (v, &gs) in row.iter_mut().zip(&gsq) {
-                            let sq = qs + gs + *v;
-                            *v = if sqrt { sq.max(0.0).sqrt() } else { sq };
-                        }
-                    });
-            }
-        }
-    }
+    let mut out = Matrix::zeros(query.rows(), gallery.rows());
+    let (q, g) = (
+        Prepared::new(query.as_slice(), query.cols(), metric),
+        Prepared::new(gallery.as_slice(), gallery.cols(), metric),
+    );
+    distances_into(&q, &g, metric, out.as_mut_slice());
     Ok(out)
 }
 

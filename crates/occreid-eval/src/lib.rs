@@ -13,7 +13,10 @@ pub mod npy;
 pub mod rerank;
 pub mod roc;
 
-pub use metrics::{evaluate, Cuhk03Cmc, EvalError, Labels, Protocol, QueryOutcome, RankMetrics, SkipReason};
+pub use metrics::{
+    evaluate, evaluate_features, Cuhk03Cmc, EvalError, FeatureEvalError, Labels, Protocol, QueryOutcome, RankMetrics,
+    RowSource, SkipReason, DEFAULT_BLOCK_ROWS,
+};
 
 /// A dense row-major f32 matrix.
 #[derive(Debug, Clone, PartialEq)]

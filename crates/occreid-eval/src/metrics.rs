@@ -161,28 +161,46 @@ pub fn evaluate<'a>(
         })
         .collect::<Result<_, EvalError>>()?;
 
-    let valid: Vec<&QueryOutcome> = per_query.iter().filter_map(|r| r.as_ref().ok()).collect();
-    if valid.is_empty() {
-        return Err(EvalError::NoValidQuery);
-    }
-    let n = valid.len() as f64;
-    let map = valid.iter().map(|o| o.ap).sum::<f64>() / n;
-    let minp = valid.iter().map(|o| o.inp).sum::<f64>() / n;
     let cmc = match protocol {
-        Protocol::Market1501 => first_match_cmc(&valid, max_rank),
-        Protocol::Cuhk03(mode) => crate::metrics::cuhk03::cmc(distmat, query, gallery, &per_query, max_rank, mode),
+        Protocol::Market1501 => None,
+        Protocol::Cuhk03(mode) => Some(crate::metrics::cuhk03::cmc(
+            distmat, query, gallery, &per_query, max_rank, mode,
+        )),
     };
-    Ok(RankMetrics {
-        cmc,
-        map,
-        minp,
-        num_valid_queries: valid.len(),
-        per_query,
-    })
+    RankMetrics::from_outcomes(per_query, max_rank, cmc)
+}
+
+impl RankMetrics {
+    /// Means over the valid queries; the first-match CMC unless another protocol's curve is given.
+    pub(crate) fn from_outcomes(
+        per_query: Vec<Result<QueryOutcome, SkipReason>>,
+        max_rank: usize,
+        cmc: Option<Vec<f64>>,
+    ) -> Result<Self, EvalError> {
+        let valid: Vec<&QueryOutcome> = per_query.iter().filter_map(|r| r.as_ref().ok()).collect();
+        if valid.is_empty() {
+            return Err(EvalError::NoValidQuery);
+        }
+        let n = valid.len() as f64;
+        let map = valid.iter().map(|o| o.ap).sum::<f64>() / n;
+        let minp = valid.iter().map(|o| o.inp).sum::<f64>() / n;
+        let cmc = cmc.unwrap_or_else(|| first_match_cmc(&valid, max_rank));
+        Ok(RankMetrics {
+            cmc,
+            map,
+            minp,
+            num_valid_queries: valid.len(),
+            per_query,
+        })
+    }
 }
 
 fn validate(distmat: MatrixView, query: Labels, gallery: Labels, max_rank: usize) -> Result<(), EvalError> {
-    let (q, g) = (distmat.rows(), distmat.cols());
+    validate_sizes(distmat.rows(), distmat.cols(), query, gallery, max_rank)
+}
+
+/// A `q x g` problem with these labels and `max_rank` can be evaluated.
+fn validate_sizes(q: usize, g: usize, query: Labels, gallery: Labels, max_rank: usize) -> Result<(), EvalError> {
     if q == 0 || g == 0 {
         return Err(EvalError::Empty { rows: q, cols: g });
     }
@@ -231,11 +249,15 @@ fn before(da: f32, ia: usize, db: f32, ib: usize) -> bool {
     da < db || (da == db && ia < ib)
 }
 
+/// One query's ranking state: its matches (kept gallery items of its identity) sorted by (distance,
+/// index), and how many kept non-matches rank between consecutive matches. Filled from a whole row,
+/// or from the matches first and then the gallery block by block (`streamed`).
 #[derive(Default)]
-struct QueryScratch {
+pub(crate) struct QueryScratch {
     matches: Vec<(f32, usize)>,
     /// `ahead[m]` = kept non-matches that rank after match m-1 and before match m.
     ahead: Vec<usize>,
+    num_removed: usize,
 }
 
 impl QueryScratch {
@@ -246,24 +268,45 @@ impl QueryScratch {
         query: Labels,
         gallery: Labels,
     ) -> Result<Result<QueryOutcome, SkipReason>, EvalError> {
-        let (qpid, qcam) = (query.pids[q], query.camids[q]);
-        let nan = |j| EvalError::NotANumber { query: q, gallery: j };
+        let qpid = query.pids[q];
+        let same_id = gallery
+            .pids
+            .iter()
+            .enumerate()
+            .filter(|(_, &pid)| pid == qpid)
+            .map(|(j, _)| j);
+        let distances = same_id.map(|j| (j, row[j]));
+        if let Err(skip) = self.start(distances, q, query, gallery)? {
+            return Ok(Err(skip));
+        }
+        self.count(row, 0, q, query.pids[q], gallery.pids)?;
+        Ok(Ok(self.finish(row.len())))
+    }
+
+    /// Takes the distances of every gallery item with the query's identity (`(index, distance)` in
+    /// increasing index order): same-camera items are removed, the others become the sorted matches.
+    pub(crate) fn start(
+        &mut self,
+        same_id: impl Iterator<Item = (usize, f32)>,
+        q: usize,
+        query: Labels,
+        gallery: Labels,
+    ) -> Result<Result<(), SkipReason>, EvalError> {
+        let qcam = query.camids[q];
         self.matches.clear();
-        let mut num_removed = 0;
-        for (j, (&pid, &cam)) in gallery.pids.iter().zip(gallery.camids).enumerate() {
-            if pid == qpid {
-                if row[j].is_nan() {
-                    return Err(nan(j));
-                }
-                if cam == qcam {
-                    num_removed += 1;
-                } else {
-                    self.matches.push((row[j], j));
-                }
+        self.num_removed = 0;
+        for (j, d) in same_id {
+            if d.is_nan() {
+                return Err(EvalError::NotANumber { query: q, gallery: j });
+            }
+            if gallery.camids[j] == qcam {
+                self.num_removed += 1;
+            } else {
+                self.matches.push((d, j));
             }
         }
         if self.matches.is_empty() {
-            return Ok(Err(if num_removed > 0 {
+            return Ok(Err(if self.num_removed > 0 {
                 SkipReason::OnlySameCameraMatches
             } else {
                 SkipReason::IdAbsentFromGallery
@@ -272,21 +315,41 @@ impl QueryScratch {
         // (distance, index) keys are distinct, so an unstable sort gives the stable order.
         self.matches
             .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("NaN rejected above").then(a.1.cmp(&b.1)));
-        let num_rel = self.matches.len();
-        let (last_d, last_j) = self.matches[num_rel - 1];
         self.ahead.clear();
-        self.ahead.resize(num_rel, 0);
-        for (j, (&d, &pid)) in row.iter().zip(gallery.pids).enumerate() {
+        self.ahead.resize(self.matches.len(), 0);
+        Ok(Ok(()))
+    }
+
+    /// Places the non-matches of gallery items `first..first + part.len()` (distances `part`, identity
+    /// labels `pids` of the same items) among the matches. Items of the query's identity are skipped:
+    /// `start` has seen them.
+    pub(crate) fn count(
+        &mut self,
+        part: &[f32],
+        first: usize,
+        q: usize,
+        qpid: i64,
+        pids: &[i64],
+    ) -> Result<(), EvalError> {
+        let (last_d, last_j) = *self.matches.last().expect("count after a successful start");
+        for (k, (&d, &pid)) in part.iter().zip(pids).enumerate() {
+            let j = first + k;
             // Most non-matches rank after the last match; one comparison settles those.
             if pid == qpid || !before(d, j, last_d, last_j) {
                 if d.is_nan() {
-                    return Err(nan(j));
+                    return Err(EvalError::NotANumber { query: q, gallery: j });
                 }
                 continue;
             }
             let m = self.matches.partition_point(|&(md, mj)| before(md, mj, d, j));
             self.ahead[m] += 1;
         }
+        Ok(())
+    }
+
+    /// The query's outcome once every gallery item has been counted (`gallery_len` items in all).
+    pub(crate) fn finish(&self, gallery_len: usize) -> QueryOutcome {
+        let num_rel = self.matches.len();
         let mut nonmatches_ahead = 0;
         let (mut ap, mut first, mut last) = (0.0f64, 0, 0);
         for (m, ahead) in self.ahead.iter().enumerate() {
@@ -298,16 +361,18 @@ impl QueryScratch {
             last = rank;
             ap += (m + 1) as f64 / (rank + 1) as f64;
         }
-        Ok(Ok(QueryOutcome {
+        QueryOutcome {
             first_match_rank: first,
             last_match_rank: last,
             num_rel,
-            num_kept: row.len() - num_removed,
-            num_removed,
+            num_kept: gallery_len - self.num_removed,
+            num_removed: self.num_removed,
             ap: ap / num_rel as f64,
             inp: num_rel as f64 / (last + 1) as f64,
-        }))
+        }
     }
 }
 
 mod cuhk03;
+mod streamed;
+pub use streamed::{evaluate_features, FeatureEvalError, RowSource, DEFAULT_BLOCK_ROWS};

@@ -661,9 +661,39 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Resul
     );
     write_atomic(path, |w| {
         w.write_all(&header_bytes("<f4", shape))?;
-        for chunk in data.chunks(1 << 16) {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
-            w.write_all(&bytes)?;
+        write_le_f32(w, data)
+    })
+}
+
+fn write_le_f32(w: &mut dyn Write, data: &[f32]) -> std::io::Result<()> {
+    for chunk in data.chunks(1 << 16) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+        w.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes a `rows x cols` row-major f32 matrix as `<f4` `.npy` (atomically) from blocks of rows:
+/// `block(first, n)` returns rows `first..first + n`, so a matrix larger than memory can be written.
+pub fn write_f32_blocks(
+    path: impl AsRef<Path>,
+    rows: usize,
+    cols: usize,
+    block_rows: usize,
+    mut block: impl FnMut(usize, usize) -> Vec<f32>,
+) -> Result<(), NpyError> {
+    let block_rows = block_rows.max(1);
+    write_atomic(path, |w| {
+        w.write_all(&header_bytes("<f4", &[rows, cols]))?;
+        for first in (0..rows).step_by(block_rows) {
+            let n = block_rows.min(rows - first);
+            let data = block(first, n);
+            assert_eq!(
+                data.len(),
+                n * cols,
+                "write_f32_blocks: a block must hold n x cols values"
+            );
+            write_le_f32(w, &data)?;
         }
         Ok(())
     })
@@ -695,6 +725,21 @@ mod tests {
         let l = dir.path().join("l.npy");
         write_i64(&l, &[7, -1, 3]).unwrap();
         assert_eq!(read_labels(&l).unwrap(), vec![7, -1, 3]);
+    }
+
+    #[test]
+    fn a_matrix_written_in_blocks_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.npy");
+        // 7 rows in blocks of 3: the last block is short.
+        write_f32_blocks(&p, 7, 2, 3, |first, n| {
+            (first..first + n).flat_map(|r| [r as f32, -(r as f32)]).collect()
+        })
+        .unwrap();
+        let m = read_matrix(&p).unwrap();
+        assert_eq!((m.rows(), m.cols()), (7, 2));
+        assert_eq!(m.row(6), &[6.0, -6.0]);
+        assert_eq!(m.row(3), &[3.0, -3.0]);
     }
 
     #[test]
