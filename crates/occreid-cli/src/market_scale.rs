@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use occreid_eval::market_scale;
 use occreid_eval::npy::write_atomic;
-use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
+use occreid_eval::rerank::{rerank_features, RerankParams};
 use occreid_eval::roc::tpr_at_standard_fprs;
 use occreid_eval::{evaluate, Matrix, Protocol};
 use serde_json::json;
@@ -16,7 +16,7 @@ pub struct Args {
     /// Run folder; its summary.json is replaced atomically on every run
     #[arg(long, default_value = "runs/market-scale")]
     out: PathBuf,
-    /// Skip k-reciprocal re-ranking (it needs ~1.5 GB of memory at this size)
+    /// Skip k-reciprocal re-ranking
     #[arg(long)]
     no_rerank: bool,
 }
@@ -40,7 +40,7 @@ pub fn run(a: Args) -> Result<()> {
     let plain = evaluate(&distmat, query, gallery, 50, Protocol::Market1501)?;
     let eval_s = t.elapsed().as_secs_f64();
     let roc = tpr_at_standard_fprs(&distmat, query, gallery)?;
-    drop(distmat); // keeps the re-ranking peak at the table alone
+    drop(distmat);
     print!("evaluation    ({eval_s:.3} s)  {}", plain.summary_line());
     for pt in &roc {
         println!("              TPR@FPR={:.0e} {:.4}", pt.target_fpr, pt.tpr);
@@ -54,11 +54,8 @@ pub fn run(a: Args) -> Result<()> {
 
     if !a.no_rerank {
         let t = Instant::now();
-        let table = {
-            let (qf, gf) = p.feature_matrices();
-            RerankTable::from_features(&qf, &gf)?
-        };
-        let reranked = rerank(table, RerankParams::default())?;
+        let (qf, gf) = p.feature_matrices();
+        let reranked = rerank_features(qf.view(), gf.view(), RerankParams::default())?;
         let rerank_s = t.elapsed().as_secs_f64();
         let after = evaluate(&reranked, query, gallery, 50, Protocol::Market1501)?;
         print!("re-ranked     ({rerank_s:.3} s)  {}", after.summary_line());

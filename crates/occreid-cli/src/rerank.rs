@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use occreid_eval::npy::{read_matrix, write_f32};
-use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
+use occreid_eval::npy::{write_f32, write_f32_blocks, MatrixFile};
+use occreid_eval::rerank::{rerank, FeatureReranker, RerankParams, RerankTable};
 use occreid_eval::Rounded;
 
 #[derive(clap::Args)]
@@ -18,7 +18,8 @@ pub struct Args {
     /// torchreid mode: gallery x gallery distances [G, G]
     #[arg(long, requires = "q_g")]
     g_g: Option<PathBuf>,
-    /// Feature mode (BoT): query features [Q, D]; distances are squared Euclidean of the features as given
+    /// Feature mode (BoT): query features [Q, D]; distances are squared Euclidean of the features as given.
+    /// Exact, without the (Q+G)² table: memory grows with (Q+G) x D, not its square
     #[arg(long, requires = "gallery_features", conflicts_with = "q_g")]
     query_features: Option<PathBuf>,
     /// Feature mode: gallery features [G, D]
@@ -48,18 +49,30 @@ pub fn run(a: Args) -> Result<()> {
     // Before reading inputs that may be gigabytes.
     params.validate()?;
     let start = Instant::now();
-    let table = match (&a.q_g, &a.q_q, &a.g_g, &a.query_features, &a.gallery_features) {
-        (Some(q_g), Some(q_q), Some(g_g), _, _) => {
-            tracing::info!("torchreid mode: the given distances are squared again, as torchreid's re_ranking does");
-            RerankTable::from_npy_files(q_g, q_q, g_g)?
-        }
-        (_, _, _, Some(qf), Some(gf)) => {
-            tracing::info!("feature mode (BoT): squared Euclidean distance of the features as given");
-            let (qf, gf) = (read_matrix(qf)?, read_matrix(gf)?);
-            RerankTable::from_features(&qf, &gf).context("building the distance table from features")?
-        }
-        _ => unreachable!("clap enforces one complete input group"),
+    if let (Some(qf), Some(gf)) = (&a.query_features, &a.gallery_features) {
+        tracing::info!("feature mode (BoT): squared Euclidean distance of the features as given");
+        let (qfile, gfile) = (MatrixFile::open(qf)?, MatrixFile::open(gf)?);
+        let (qd, gd) = (qfile.load()?, gfile.load()?);
+        let reranker = FeatureReranker::new(qd.view(), gd.view(), params).context("re-ranking the features")?;
+        let (q, g) = (reranker.num_query(), reranker.num_gallery());
+        tracing::info!(
+            queries = q,
+            gallery = g,
+            seconds = %Rounded(start.elapsed().as_secs_f64()),
+            "neighbours and reciprocal sets ready"
+        );
+        // The output in blocks of ~64 MiB, each computed as it is written.
+        let block = ((1usize << 24) / g.max(1)).max(1);
+        write_f32_blocks(&a.out, q, g, block, |first, n| reranker.rows(first, n))?;
+        log_done(&a, start);
+        println!("wrote {} ({q} x {g} float32)", a.out.display());
+        return Ok(());
+    }
+    let (Some(q_g), Some(q_q), Some(g_g)) = (&a.q_g, &a.q_q, &a.g_g) else {
+        unreachable!("clap enforces one complete input group")
     };
+    tracing::info!("torchreid mode: the given distances are squared again, as torchreid's re_ranking does");
+    let table = RerankTable::from_npy_files(q_g, q_q, g_g)?;
     let (q, g) = (table.num_query(), table.num_gallery());
     tracing::info!(
         queries = q,
@@ -68,6 +81,13 @@ pub fn run(a: Args) -> Result<()> {
         "distance table ready"
     );
     let out = rerank(table, params)?;
+    log_done(&a, start);
+    write_f32(&a.out, &[q, g], out.as_slice())?;
+    println!("wrote {} ({q} x {g} float32)", a.out.display());
+    Ok(())
+}
+
+fn log_done(a: &Args, start: Instant) {
     tracing::info!(
         seconds = %Rounded(start.elapsed().as_secs_f64()),
         k1 = a.k1,
@@ -75,7 +95,4 @@ pub fn run(a: Args) -> Result<()> {
         lambda = a.lambda,
         "re-ranked"
     );
-    write_f32(&a.out, &[q, g], out.as_slice())?;
-    println!("wrote {} ({q} x {g} float32)", a.out.display());
-    Ok(())
 }

@@ -15,6 +15,10 @@ use rayon::prelude::*;
 use crate::distance::{dot_products, squared_norms};
 use crate::Matrix;
 
+mod features;
+mod kreciprocal;
+pub use features::{rerank_features, FeatureReranker};
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RerankParams {
     pub k1: usize,
@@ -316,38 +320,13 @@ impl RerankTable {
     }
 }
 
-/// A sparse row: ascending column indices and their values.
-#[derive(Default, Clone)]
-struct SparseRow {
-    cols: Vec<u32>,
-    vals: Vec<f32>,
-}
-
-/// NumPy's `np.around` (round half to even) of k1 / 2.
-fn half_k(k1: usize) -> usize {
-    let h = k1 / 2;
-    if k1 % 2 == 1 && h % 2 == 1 {
-        h + 1
-    } else {
-        h
-    }
-}
-
 /// The `k` nearest items of every row under the order (distance, index), nearest first.
 fn nearest(table: &RerankTable, k: usize) -> Vec<u32> {
     let mut out = vec![0u32; table.n * k];
     out.par_chunks_mut(k).enumerate().for_each(|(i, dst)| {
-        let row = table.row(i);
-        // Sorted insertion into a k-list; after the first k items almost every candidate is rejected
-        // by one comparison with the current k-th.
         let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-        for (j, &d) in row.iter().enumerate() {
-            if best.len() == k && d >= best[k - 1].0 {
-                continue; // equal distance: the earlier index wins, as a stable argsort keeps it
-            }
-            let at = best.partition_point(|&(bd, _)| bd <= d);
-            best.insert(at, (d, j as u32));
-            best.truncate(k);
+        for (j, &d) in table.row(i).iter().enumerate() {
+            kreciprocal::offer(&mut best, k, d, j as u32);
         }
         for (o, (_, j)) in dst.iter_mut().zip(best) {
             *o = j;
@@ -359,125 +338,24 @@ fn nearest(table: &RerankTable, k: usize) -> Vec<u32> {
 /// Re-ranks and returns the Q×G distance. The table is consumed: its memory becomes the output.
 pub fn rerank(table: RerankTable, params: RerankParams) -> Result<Matrix, RerankError> {
     params.validate()?;
-    let RerankParams { k1, k2, lambda } = params;
     let (n, nq) = (table.n, table.num_query);
     let ng = n - nq;
-    let k = (k1 + 1).max(k2).min(n);
+    let k = kreciprocal::list_len(n, params);
     let ranks = nearest(&table, k);
-    let top = |i: usize, len: usize| &ranks[i * k..i * k + len.min(k)];
-
-    // k-reciprocal neighbours of i among its first `len` neighbours, in neighbour order.
-    let reciprocal = |i: usize, len: usize| -> Vec<u32> {
-        top(i, len)
-            .iter()
-            .copied()
-            .filter(|&f| top(f as usize, len).contains(&(i as u32)))
-            .collect()
-    };
-    let half = half_k(k1) + 1;
-    let reciprocal_half: Vec<Vec<u32>> = (0..n).into_par_iter().map(|i| reciprocal(i, half)).collect();
-
-    let mut v: Vec<SparseRow> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let base = reciprocal(i, k1 + 1);
-            let mut expanded = base.clone();
-            for &c in &base {
-                let rc = &reciprocal_half[c as usize];
-                let common = rc.iter().filter(|x| base.contains(x)).count();
-                if 3 * common > 2 * rc.len() {
-                    expanded.extend_from_slice(rc);
-                }
-            }
-            expanded.sort_unstable();
-            expanded.dedup();
-            let row = table.row(i);
-            let weights: Vec<f32> = expanded.iter().map(|&e| (-row[e as usize]).exp()).collect();
-            let sum: f32 = weights.iter().sum();
-            SparseRow {
-                vals: weights.iter().map(|w| w / sum).collect(),
-                cols: expanded,
-            }
-        })
-        .collect();
+    let v = kreciprocal::encode(n, k, &ranks, params, |i, cols| {
+        let row = table.row(i);
+        cols.iter().map(|&e| row[e as usize]).collect()
+    });
 
     // Only the query rows of the table are needed from here on (for the final blend).
     let mut data = table.data;
     data.truncate(nq * n);
     data.shrink_to_fit();
 
-    if k2 != 1 {
-        v = (0..n)
-            .into_par_iter()
-            .map_init(
-                || vec![0.0f32; n],
-                |dense, i| {
-                    let mut touched: Vec<u32> = Vec::new();
-                    for &r in top(i, k2) {
-                        let row = &v[r as usize];
-                        for (&c, &x) in row.cols.iter().zip(&row.vals) {
-                            if dense[c as usize] == 0.0 {
-                                touched.push(c);
-                            }
-                            dense[c as usize] += x;
-                        }
-                    }
-                    touched.sort_unstable();
-                    let divisor = top(i, k2).len() as f32;
-                    let mut out = SparseRow::default();
-                    for c in touched {
-                        let x = std::mem::take(&mut dense[c as usize]) / divisor;
-                        if x != 0.0 {
-                            out.cols.push(c);
-                            out.vals.push(x);
-                        }
-                    }
-                    out
-                },
-            )
-            .collect();
-    }
-
-    // Inverted index restricted to gallery rows (only gallery columns of the Jaccard are output).
-    let mut col_start = vec![0usize; n + 1];
-    for row in &v[nq..] {
-        for &c in &row.cols {
-            col_start[c as usize + 1] += 1;
-        }
-    }
-    for c in 0..n {
-        col_start[c + 1] += col_start[c];
-    }
-    let mut fill = col_start.clone();
-    let mut inv_rows = vec![0u32; col_start[n]];
-    let mut inv_vals = vec![0f32; col_start[n]];
-    for (j, row) in v.iter().enumerate().skip(nq) {
-        for (&c, &x) in row.cols.iter().zip(&row.vals) {
-            let at = &mut fill[c as usize];
-            inv_rows[*at] = (j - nq) as u32;
-            inv_vals[*at] = x;
-            *at += 1;
-        }
-    }
-
-    // The python-float factors are rounded to float32 by NumPy before the multiplications.
-    let (w_jaccard, w_dist) = ((1.0 - lambda) as f32, lambda as f32);
+    let index = kreciprocal::GalleryIndex::new(&v, nq);
     data.par_chunks_mut(n).enumerate().for_each_init(
         || vec![0.0f32; ng],
-        |temp, (i, row)| {
-            temp.fill(0.0);
-            let vi = &v[i];
-            for (&c, &x) in vi.cols.iter().zip(&vi.vals) {
-                let range = col_start[c as usize]..col_start[c as usize + 1];
-                for (&j, &y) in inv_rows[range.clone()].iter().zip(&inv_vals[range]) {
-                    temp[j as usize] += x.min(y);
-                }
-            }
-            for (d, &t) in row[nq..].iter_mut().zip(temp.iter()) {
-                let jaccard = 1.0 - t / (2.0 - t);
-                *d = jaccard * w_jaccard + *d * w_dist;
-            }
-        },
+        |temp, (i, row)| index.blend(&v[i], params.lambda, temp, &mut row[nq..]),
     );
     for i in 0..nq {
         data.copy_within(i * n + nq..(i + 1) * n, i * ng);
@@ -490,13 +368,6 @@ pub fn rerank(table: RerankTable, params: RerankParams) -> Result<Matrix, Rerank
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn half_k_rounds_half_to_even_like_numpy() {
-        // np.around(k/2.) for k = 1..8 -> 0, 1, 2, 2, 2, 3, 4, 4
-        let got: Vec<usize> = (1..=8).map(half_k).collect();
-        assert_eq!(got, vec![0, 1, 2, 2, 2, 3, 4, 4]);
-    }
 
     #[test]
     fn an_infinite_distance_is_an_error_not_a_nan_result() {

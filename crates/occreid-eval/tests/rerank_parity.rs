@@ -87,3 +87,65 @@ fn bad_shapes_and_parameters_are_errors() {
     )
     .is_err());
 }
+
+/// The streamed feature path (no (Q+G)² table) against the dense table path, on every fixture case, with
+/// blocks of items that do and do not divide the item count.
+#[test]
+fn streamed_feature_mode_equals_the_dense_table() {
+    use occreid_eval::rerank::{rerank_features, FeatureReranker};
+    let other = RerankParams {
+        k1: 6,
+        k2: 3,
+        lambda: 0.5,
+    };
+    for case in ["case_q20_g80", "case_q50_g300", "case_q100_g600"] {
+        let d = fixture(&format!("rerank/{case}"));
+        let qf = read_matrix(d.join("q_feats.npy")).unwrap();
+        let gf = read_matrix(d.join("g_feats.npy")).unwrap();
+        for params in [RerankParams::default(), other] {
+            let want = rerank(RerankTable::from_features(&qf, &gf).unwrap(), params).unwrap();
+            let got = rerank_features(qf.view(), gf.view(), params).unwrap();
+            assert_eq!(max_abs_diff(&got, &want), 0.0, "{case} {params:?}");
+            for block in [1, 37, 64] {
+                let r = FeatureReranker::with_block(qf.view(), gf.view(), params, block).unwrap();
+                // Output rows in uneven blocks too.
+                let mut rows = Vec::new();
+                for first in (0..qf.rows()).step_by(7) {
+                    rows.extend(r.rows(first, 7.min(qf.rows() - first)));
+                }
+                let got = Matrix::new(qf.rows(), gf.rows(), rows);
+                assert_eq!(max_abs_diff(&got, &want), 0.0, "{case} {params:?} block {block}");
+            }
+        }
+    }
+}
+
+#[test]
+fn streamed_feature_mode_refuses_bad_input_like_the_dense_path() {
+    use occreid_eval::rerank::{rerank_features, RerankError};
+    let q = Matrix::new(2, 3, vec![0.0, 1.0, 2.0, 1.0, 1.0, 1.0]);
+    let g = Matrix::new(2, 2, vec![0.0; 4]);
+    assert_eq!(
+        rerank_features(q.view(), g.view(), RerankParams::default()).err(),
+        Some(RerankError::FeatureDims { query: 3, gallery: 2 })
+    );
+    let g = Matrix::new(2, 3, vec![0.0, f32::INFINITY, 0.0, 1.0, 1.0, 1.0]);
+    assert_eq!(
+        rerank_features(q.view(), g.view(), RerankParams::default()).err(),
+        Some(RerankError::NotFinite)
+    );
+    // Every item at the same point: every distance is 0.
+    let same = Matrix::new(2, 3, vec![1.0; 6]);
+    assert_eq!(
+        rerank_features(same.view(), same.view(), RerankParams::default()).err(),
+        Some(RerankError::ZeroColumn(0))
+    );
+    let bad = RerankParams {
+        k1: 0,
+        ..RerankParams::default()
+    };
+    assert!(matches!(
+        rerank_features(q.view(), q.view(), bad).err(),
+        Some(RerankError::BadK { .. })
+    ));
+}

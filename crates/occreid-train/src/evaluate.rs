@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use occreid_data::loader::{Loader, LoaderOptions, Transform};
 use occreid_data::{Sample, TestTransform};
 use occreid_eval::distance::{pairwise, Metric};
-use occreid_eval::rerank::{rerank, RerankParams, RerankTable};
+use occreid_eval::rerank::{rerank_features, RerankParams};
 use occreid_eval::{evaluate, Labels, Matrix, Protocol, RankMetrics};
 use occreid_model::methods::Method;
 use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
@@ -210,13 +210,12 @@ pub fn evaluate_features(
     let distmat = pairwise(qf, gf, Metric::SqEuclidean)?;
     let plain = evaluate(&distmat, ql, gl, test.max_rank, Protocol::Market1501)?;
     let reranked = if test.rerank {
-        let table = RerankTable::from_features(qf, gf)?;
         let params = RerankParams {
             k1: test.rerank_k1,
             k2: test.rerank_k2,
             lambda: test.rerank_lambda,
         };
-        let d = rerank(table, params)?;
+        let d = rerank_features(qf.view(), gf.view(), params)?;
         Some(evaluate(&d, ql, gl, test.max_rank, Protocol::Market1501)?)
     } else {
         None
