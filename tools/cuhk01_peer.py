@@ -37,6 +37,7 @@ from PIL import Image
 
 from bot_reference import Baseline, CenterLoss, ce_ls, triplet
 from bot_reference import lr_at as reference_lr
+from peer_eval import eval_market1501
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--split", required=True, help="JSON written by `occreid data split`")
@@ -162,31 +163,6 @@ class RandomIdentitySampler(torch.utils.data.Sampler):
 
 def lr_at(epoch):
     return reference_lr(epoch, BASE_LR, WARMUP_EPOCHS, WARMUP_FACTOR, MILESTONES, GAMMA)
-
-
-def eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=MAX_RANK):
-    """torchreid's eval_market1501 (stable argsort) with fast-reid's mINP."""
-    num_q, num_g = distmat.shape
-    max_rank = min(max_rank, num_g)
-    indices = np.argsort(distmat, axis=1, kind="stable")
-    matches = (g_pids[indices] == q_pids[:, np.newaxis]).astype(np.int32)
-    all_cmc, all_ap, all_inp = [], [], []
-    for q in range(num_q):
-        order = indices[q]
-        keep = ~((g_pids[order] == q_pids[q]) & (g_camids[order] == q_camids[q]))
-        raw = matches[q][keep]
-        if not np.any(raw):
-            continue
-        cmc = raw.cumsum()
-        pos_max = np.where(raw == 1)[0].max()  # last match
-        all_inp.append(cmc[pos_max] / (pos_max + 1.0))
-        cmc[cmc > 1] = 1
-        all_cmc.append(np.pad(cmc[:max_rank], (0, max(0, max_rank - len(cmc))), mode="edge"))
-        num_rel = raw.sum()
-        tmp = raw.cumsum() / (np.arange(len(raw)) + 1.0) * raw
-        all_ap.append(tmp.sum() / num_rel)
-    cmc = np.asarray(all_cmc, dtype=np.float64).sum(0) / len(all_cmc)
-    return cmc, float(np.mean(all_ap)), float(np.mean(all_inp)), len(all_cmc)
 
 
 def extract(model, items):

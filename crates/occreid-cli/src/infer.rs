@@ -8,7 +8,7 @@ use occreid_data::loader::Transform;
 use occreid_data::{reader, Sample};
 use occreid_train::embedder::Embedder;
 use occreid_train::engine::{evaluate_split, resolve_device};
-use occreid_train::evaluate::{extract_streaming, EvalRunError};
+use occreid_train::evaluate::{extract_all, extract_streaming, EvalRunError};
 use occreid_train::features::{save_features, ShardWriter};
 use occreid_train::restore::method_from_checkpoint;
 use occreid_train::robustness::occlusion_suite;
@@ -212,15 +212,9 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     let transform = Transform::Test(model.transform());
     let embed = model.as_fn();
     let dim = if one_file {
-        let (mut rows, mut dim) = (Vec::new(), 0);
-        extract_streaming(&embed, samples.clone(), transform, &opts, &mut |_, m| {
-            dim = m.cols();
-            rows.extend_from_slice(m.as_slice());
-            Ok(())
-        })?;
-        let feats = occreid_eval::Matrix::new(samples.len(), dim, rows);
+        let feats = extract_all(&embed, samples.clone(), transform, &opts)?;
         save_features(&a.out, &feats, &samples, Some(&model.card))?;
-        dim
+        feats.cols()
     } else {
         let mut writer = ShardWriter::create(&a.out, a.shard_rows, Some(model.card.clone()))?;
         extract_streaming(&embed, samples.clone(), transform, &opts, &mut |first, m| {

@@ -131,19 +131,14 @@ fn queries(a: &SearchArgs) -> Result<Queries> {
     let images = Arc::new(query_images(query)?);
     let device = occreid_train::engine::resolve_device(&a.device)?;
     let model = Embedder::load(model_path, device).context("--model")?;
-    let mut rows = Vec::new();
-    occreid_train::evaluate::extract_streaming(
+    let features = occreid_train::evaluate::extract_all(
         &model.as_fn(),
         images.clone(),
         occreid_data::loader::Transform::Test(model.transform()),
         &model.extract_options("query"),
-        &mut |_, m| {
-            rows.extend_from_slice(m.as_slice());
-            Ok(())
-        },
     )?;
     Ok(Queries {
-        features: Matrix::new(images.len(), model.card.feature_dim, rows),
+        features,
         names: images.iter().map(|s| s.path.display().to_string()).collect(),
         card: model.card,
     })

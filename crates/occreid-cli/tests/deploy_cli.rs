@@ -11,6 +11,16 @@ use common::{failed, occreid, ok, synth, temporary_files, train_tiny};
 use occreid_data::transforms::Interpolation;
 use occreid_data::{decode, TestTransform};
 
+/// `occreid export --checkpoint CK --format F --out OUT`.
+fn export_args<'a>(ck: &'a str, format: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["export", "--checkpoint", ck, "--format", format, "--out", out]
+}
+
+/// `occreid extract --checkpoint CK --images IMAGES --out OUT`.
+fn extract_args<'a>(ck: &'a str, images: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["extract", "--checkpoint", ck, "--images", images, "--out", out]
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -73,15 +83,11 @@ fn exports_give_extracts_features_in_pytorch_and_onnxruntime() {
         let ts = dir.path().join(format!("{method}.pt"));
         let onnx = dir.path().join(format!("{method}.onnx"));
         for (format, out) in [("torchscript", &ts), ("onnx", &onnx)] {
-            let text = ok(&occreid(&[
-                "export",
-                "--checkpoint",
+            let text = ok(&occreid(&export_args(
                 ck.to_str().unwrap(),
-                "--format",
                 format,
-                "--out",
                 out.to_str().unwrap(),
-            ]));
+            )));
             assert!(text.contains(&format!("{method} embedding (64x32 input")), "{text}");
         }
         assert!(temporary_files(dir.path()).is_empty());
@@ -124,15 +130,11 @@ fn exports_give_extracts_features_in_pytorch_and_onnxruntime() {
         }
 
         let feats = dir.path().join(format!("{method}.npy"));
-        ok(&occreid(&[
-            "extract",
-            "--checkpoint",
+        ok(&occreid(&extract_args(
             ck.to_str().unwrap(),
-            "--images",
             images.to_str().unwrap(),
-            "--out",
             feats.to_str().unwrap(),
-        ]));
+        )));
         let (shape, want) = read_f32(&feats);
         assert_eq!(shape[0], paths.len());
 
@@ -179,27 +181,15 @@ fn export_refuses_bad_input_with_one_message() {
     std::fs::write(&not_a_checkpoint, b"not safetensors").unwrap();
     let run = |args: &[&str]| failed(&occreid(args));
 
-    let e = run(&[
-        "export",
-        "--checkpoint",
-        "x.ckpt",
-        "--format",
-        "onnx",
-        "--out",
-        existing.to_str().unwrap(),
-    ]);
+    let e = run(&export_args("x.ckpt", "onnx", existing.to_str().unwrap()));
     assert!(e.contains("already exists") && e.contains("--overwrite"), "{e}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
 
-    let e = run(&[
-        "export",
-        "--checkpoint",
+    let e = run(&export_args(
         not_a_checkpoint.to_str().unwrap(),
-        "--format",
         "torchscript",
-        "--out",
         d.join("m.pt").to_str().unwrap(),
-    ]);
+    ));
     assert!(e.contains("weights.ckpt"), "{e}");
     assert!(!d.join("m.pt").exists());
 
@@ -216,15 +206,11 @@ fn export_refuses_bad_input_with_one_message() {
     ]);
     assert!(e.contains("--python is for --format onnx"), "{e}");
 
-    let e = run(&[
-        "export",
-        "--checkpoint",
+    let e = run(&export_args(
         "x.ckpt",
-        "--format",
         "onnx",
-        "--out",
         d.join("no/such/folder/m.onnx").to_str().unwrap(),
-    ]);
+    ));
     assert!(e.contains("does not exist"), "{e}");
 
     // A file that is not an export is named as such when its card is read.
@@ -276,28 +262,12 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     synth(&data, 8, 2, 4);
     let ck = train("demo.toml", &data, &d.join("bot"), &[]);
     let export = d.join("bot.pt");
-    ok(&occreid(&[
-        "export",
-        "--checkpoint",
-        &s(&ck),
-        "--format",
-        "torchscript",
-        "--out",
-        &s(&export),
-    ]));
+    ok(&occreid(&export_args(&s(&ck), "torchscript", &s(&export))));
     let (query, gallery_images) = (data.join("query"), data.join("bounding_box_test"));
 
     // The gallery twice: one file, and a folder of shards of a size the gallery's count is no multiple of.
     let (one_file, shards) = (d.join("gallery.safetensors"), d.join("gallery"));
-    ok(&occreid(&[
-        "extract",
-        "--checkpoint",
-        &s(&ck),
-        "--images",
-        &s(&gallery_images),
-        "--out",
-        &s(&one_file),
-    ]));
+    ok(&occreid(&extract_args(&s(&ck), &s(&gallery_images), &s(&one_file))));
     let g = read_features(&one_file).unwrap();
     let rows = g.features.rows();
     let shard_rows = (3..).find(|k| !rows.is_multiple_of(*k)).unwrap();
@@ -316,15 +286,7 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     ]));
     assert!(text.contains(&format!("{n_shards} shards")), "{text}");
     let qfile = d.join("q.safetensors");
-    ok(&occreid(&[
-        "extract",
-        "--checkpoint",
-        &s(&ck),
-        "--images",
-        &s(&query),
-        "--out",
-        &s(&qfile),
-    ]));
+    ok(&occreid(&extract_args(&s(&ck), &s(&query), &s(&qfile))));
     // Every gallery item's distance to each query, sorted: the first five are the answer.
     let all = nearest(&read_features(&qfile).unwrap(), &g, rows);
 
@@ -504,15 +466,7 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     std::fs::create_dir(&empty).unwrap();
     let e = search(&ck, &shards, &empty);
     assert!(e.contains("no ") && e.contains("files found"), "{e}");
-    let e = failed(&occreid(&[
-        "extract",
-        "--checkpoint",
-        &s(&ck),
-        "--images",
-        &s(&gallery_images),
-        "--out",
-        &s(&shards),
-    ]));
+    let e = failed(&occreid(&extract_args(&s(&ck), &s(&gallery_images), &s(&shards))));
     assert!(e.contains("already exists"), "{e}");
     let e = failed(&occreid(&[
         "extract",

@@ -72,10 +72,20 @@ pub fn extract(
     transform: Transform,
     opts: &ExtractOptions,
 ) -> Result<Matrix, EvalRunError> {
+    let model = |images: &Tensor| Ok(embed(method, images, opts.flip, opts.feat_norm));
+    extract_all(&model, samples, transform, opts)
+}
+
+/// Every batch of [`extract_streaming`] collected into one matrix, one row per sample in order.
+pub fn extract_all(
+    model: &EmbedFn,
+    samples: Arc<Vec<Sample>>,
+    transform: Transform,
+    opts: &ExtractOptions,
+) -> Result<Matrix, EvalRunError> {
     let n = samples.len();
     let (mut rows, mut dim) = (Vec::new(), 0);
-    let model = |images: &Tensor| Ok(embed(method, images, opts.flip, opts.feat_norm));
-    extract_streaming(&model, samples, transform, opts, &mut |_, m| {
+    extract_streaming(model, samples, transform, opts, &mut |_, m| {
         dim = m.cols();
         rows.extend_from_slice(m.as_slice());
         Ok(())
