@@ -5,9 +5,9 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use occreid_data::loader::{Loader, LoaderOptions, Transform};
 use occreid_data::{Sample, TestTransform};
-use occreid_eval::distance::{pairwise, Metric};
+use occreid_eval::distance::{distances_into, Metric, Prepared};
 use occreid_eval::rerank::{rerank_features, RerankParams};
-use occreid_eval::{evaluate, Labels, Matrix, Protocol, RankMetrics};
+use occreid_eval::{evaluate, FeatureEvalError, Labels, Matrix, Protocol, RankMetrics, DEFAULT_BLOCK_ROWS};
 use occreid_model::methods::Method;
 use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
 
@@ -25,6 +25,8 @@ pub enum EvalRunError {
     Rerank(#[from] occreid_eval::rerank::RerankError),
     #[error("feature dimensions differ: {0}")]
     Dimension(#[from] occreid_eval::distance::DimensionMismatch),
+    #[error(transparent)]
+    Features(#[from] FeatureEvalError),
     #[error("{0} set is empty: nothing to evaluate")]
     Empty(&'static str),
     #[error("the model failed: {0}")]
@@ -161,8 +163,10 @@ pub fn embed(method: &dyn Method, images: &Tensor, flip: bool, norm: bool) -> Te
 pub struct Evaluation {
     pub plain: RankMetrics,
     pub reranked: Option<RankMetrics>,
-    /// Query × gallery squared Euclidean distances (for rank lists).
-    pub distmat: Matrix,
+    /// The features the metrics came from: rank lists compute their few rows from them, so no
+    /// query × gallery matrix is kept (or made: the metrics stream the gallery in blocks).
+    query_features: Matrix,
+    gallery_features: Matrix,
 }
 
 /// One query's ranking as a report shows it.
@@ -180,7 +184,15 @@ impl Evaluation {
     /// identity and camera removed, ties in gallery order.
     pub fn ranking(&self, qi: usize, query: &[Sample], gallery: &[Sample], k: usize) -> QueryRanking {
         let q = &query[qi];
-        let row = self.distmat.row(qi);
+        let metric = Metric::SqEuclidean;
+        let d = self.query_features.cols();
+        let mut row = vec![0f32; self.gallery_features.rows()];
+        distances_into(
+            &Prepared::new(self.query_features.row(qi), d, metric),
+            &Prepared::new(self.gallery_features.as_slice(), d, metric),
+            metric,
+            &mut row,
+        );
         let mut order: Vec<usize> = (0..gallery.len())
             .filter(|&g| !(gallery[g].pid == q.pid && gallery[g].camid == q.camid))
             .collect();
@@ -202,8 +214,8 @@ fn labels(samples: &[Sample]) -> (Vec<i64>, Vec<i64>) {
 
 /// Squared Euclidean distances (BoT's `R1_mAP`), Market-1501 protocol, optional re-ranking.
 pub fn evaluate_features(
-    qf: &Matrix,
-    gf: &Matrix,
+    qf: Matrix,
+    gf: Matrix,
     query: &[Sample],
     gallery: &[Sample],
     test: &TestConfig,
@@ -217,8 +229,15 @@ pub fn evaluate_features(
     let (qp, qc) = labels(query);
     let (gp, gc) = labels(gallery);
     let (ql, gl) = (Labels { pids: &qp, camids: &qc }, Labels { pids: &gp, camids: &gc });
-    let distmat = pairwise(qf, gf, Metric::SqEuclidean)?;
-    let plain = evaluate(&distmat, ql, gl, test.max_rank, Protocol::Market1501)?;
+    let plain = occreid_eval::evaluate_features(
+        qf.view(),
+        &gf.view(),
+        Metric::SqEuclidean,
+        ql,
+        gl,
+        test.max_rank,
+        DEFAULT_BLOCK_ROWS,
+    )?;
     let reranked = if test.rerank {
         let params = RerankParams {
             k1: test.rerank_k1,
@@ -233,7 +252,8 @@ pub fn evaluate_features(
     Ok(Evaluation {
         plain,
         reranked,
-        distmat,
+        query_features: qf,
+        gallery_features: gf,
     })
 }
 
@@ -247,4 +267,44 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
     );
     bar.set_prefix(label.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(pid: i64, camid: i64) -> Sample {
+        Sample {
+            path: format!("p{pid}c{camid}.jpg").into(),
+            pid,
+            camid,
+        }
+    }
+
+    #[test]
+    fn a_rank_list_is_the_query_row_of_the_distances_sorted_as_the_metric_ranks() {
+        // Two queries and five gallery items in 3-d; gallery 0 shares query 0's identity and camera.
+        let qf = Matrix::new(2, 3, vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+        let gf = Matrix::new(
+            5,
+            3,
+            vec![
+                0.1, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.5, 0.0,
+            ],
+        );
+        let query = [sample(1, 0), sample(2, 0)];
+        let gallery = [sample(1, 0), sample(1, 1), sample(2, 1), sample(3, 1), sample(1, 1)];
+        let ev = evaluate_features(qf.clone(), gf.clone(), &query, &gallery, &TestConfig::default()).unwrap();
+        let r = ev.ranking(0, &query, &gallery, 3);
+        // Squared distances from query 0 (the origin): 0.01 (removed), 4, 1, 0.25, 0.25: the tie goes to
+        // the earlier index.
+        let order: Vec<usize> = r.top.iter().map(|t| t.0).collect();
+        assert_eq!(order, vec![3, 4, 2]);
+        assert!((r.top[0].1 - 0.25).abs() < 1e-6 && (r.top[2].1 - 1.0).abs() < 1e-6);
+        // Query 0's matches (gallery 1 and 4) rank 5th and 2nd of the kept four: AP = (1/2 + 2/4) / 2.
+        assert!((r.ap.unwrap() - 0.5).abs() < 1e-12, "{:?}", r.ap);
+        let r = ev.ranking(1, &query, &gallery, 5);
+        // From (1, 1, 0): 1.81, 2, 1, 1.25, 1.25 -> 2 (1.0), 3, 4 (1.25 each), 0 (1.81), 1 (2.0).
+        assert_eq!(r.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![2, 3, 4, 0, 1]);
+    }
 }

@@ -94,7 +94,7 @@ pub fn occlusion_suite(
                     ..opts.clone()
                 };
                 let qf = extract(method, query.clone(), transform, &opts)?;
-                let ev = evaluate_features(&qf, &gf, &split.query, &split.gallery, &test)?;
+                let ev = evaluate_features(qf, gf.clone(), &split.query, &split.gallery, &test)?;
                 tracing::info!(
                     ?kind,
                     ratio,
