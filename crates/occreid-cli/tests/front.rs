@@ -5,7 +5,7 @@ use common::{failed, occreid, ok};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use occreid_eval::npy::read_matrix;
+use occreid_eval::npy::{read_matrix, write_layout};
 
 fn case() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures/market/case04_q60_g400")
@@ -36,36 +36,6 @@ fn metrics_json(distmat: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Writes a matrix as `.npy` with the given descr ('<f8', '>f4', ...) and memory order; the bytes are
-/// laid out here, not by the code under test.
-fn write_npy(path: &Path, descr: &str, fortran: bool, rows: usize, cols: usize, at: impl Fn(usize, usize) -> f32) {
-    let order = if fortran { "True" } else { "False" };
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {cols}), }}");
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(h.as_bytes());
-    let cells: Vec<(usize, usize)> = if fortran {
-        (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).collect()
-    } else {
-        (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).collect()
-    };
-    for (r, c) in cells {
-        let mut b = match &descr[1..] {
-            "f4" => at(r, c).to_le_bytes().to_vec(),
-            _ => (at(r, c) as f64).to_le_bytes().to_vec(),
-        };
-        if descr.starts_with('>') {
-            b.reverse();
-        }
-        bytes.extend_from_slice(&b);
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn metrics_give_the_same_output_for_every_layout_numpy_can_write() {
     // The fixture's float32 C-order file is read in place; the others are converted row block by block.
@@ -75,7 +45,7 @@ fn metrics_give_the_same_output_for_every_layout_numpy_can_write() {
     let tmp = tempfile::tempdir().unwrap();
     for (descr, fortran) in [("<f8", false), ("<f4", true), (">f4", false), (">f8", true)] {
         let p = tmp.path().join("distmat.npy");
-        write_npy(&p, descr, fortran, m.rows(), m.cols(), |r, c| m.get(r, c));
+        write_layout(&p, descr, fortran, m.rows(), m.cols(), |r, c| m.get(r, c) as f64).unwrap();
         assert_eq!(metrics_json(&p), want, "{descr} fortran={fortran}");
     }
 }

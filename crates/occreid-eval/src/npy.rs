@@ -699,6 +699,48 @@ pub fn write_f32_blocks(
     })
 }
 
+/// Writes a `rows x cols` matrix in any layout the readers accept — descr `<f4`, `>f8`, `<i8`, ... and
+/// either memory order — element (r, c) being `value(r, c)`: the files NumPy can write, for tests of the
+/// readers. It lays the bytes out itself and shares no code with them (not atomic; tests only).
+pub fn write_layout(
+    path: impl AsRef<Path>,
+    descr: &str,
+    fortran: bool,
+    rows: usize,
+    cols: usize,
+    value: impl Fn(usize, usize) -> f64,
+) -> std::io::Result<()> {
+    let order = if fortran { "True" } else { "False" };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {cols}), }}");
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&[1, 0]);
+    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(h.as_bytes());
+    let cells: Vec<(usize, usize)> = if fortran {
+        (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).collect()
+    } else {
+        (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).collect()
+    };
+    for (r, c) in cells {
+        let v = value(r, c);
+        let mut b = match descr.get(1..) {
+            Some("f4") => (v as f32).to_le_bytes().to_vec(),
+            Some("i4") => (v as i32).to_le_bytes().to_vec(),
+            Some("i8") => (v as i64).to_le_bytes().to_vec(),
+            _ => v.to_le_bytes().to_vec(),
+        };
+        if descr.starts_with('>') {
+            b.reverse();
+        }
+        bytes.extend_from_slice(&b);
+    }
+    std::fs::write(path, bytes)
+}
+
 /// Writes an i64 vector as `<i8` `.npy` (atomically).
 pub fn write_i64(path: impl AsRef<Path>, data: &[i64]) -> Result<(), NpyError> {
     write_atomic(path, |w| {
@@ -854,37 +896,6 @@ mod tests {
         }
     }
 
-    /// A `.npy` file with any descr and order, values written by the test itself (not by the code under
-    /// test): element (r, c) of a rows x cols matrix is `value(r, c)`.
-    fn write_layout(path: &Path, descr: &str, fortran: bool, rows: usize, cols: usize, value: fn(usize, usize) -> f64) {
-        let order = if fortran { "True" } else { "False" };
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({rows}, {cols}), }}");
-        while !(10 + h.len() + 1).is_multiple_of(64) {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(h.as_bytes());
-        let cells: Vec<(usize, usize)> = if fortran {
-            (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).collect()
-        } else {
-            (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).collect()
-        };
-        for (r, c) in cells {
-            let v = value(r, c);
-            let mut b = match &descr[1..] {
-                "f4" => (v as f32).to_le_bytes().to_vec(),
-                _ => v.to_le_bytes().to_vec(),
-            };
-            if descr.starts_with('>') {
-                b.reverse();
-            }
-            bytes.extend_from_slice(&b);
-        }
-        std::fs::write(path, bytes).unwrap();
-    }
-
     #[test]
     fn a_mapped_matrix_reads_every_layout_as_row_major_f32() {
         let dir = tempfile::tempdir().unwrap();
@@ -898,7 +909,7 @@ mod tests {
             (">f8", true, false),
         ] {
             let p = dir.path().join("m.npy");
-            write_layout(&p, descr, fortran, rows, cols, value);
+            write_layout(&p, descr, fortran, rows, cols, value).unwrap();
             let file = MatrixFile::open(&p).unwrap();
             assert_eq!(file.in_place().is_some(), in_place, "{descr} fortran={fortran}");
             let data = file.load().unwrap();
@@ -924,7 +935,7 @@ mod tests {
         }
         // A one-column Fortran-order array is also row-major: read in place.
         let p = dir.path().join("col.npy");
-        write_layout(&p, "<f4", true, 6, 1, value);
+        write_layout(&p, "<f4", true, 6, 1, value).unwrap();
         assert!(MatrixFile::open(&p).unwrap().in_place().is_some());
     }
 
@@ -932,7 +943,7 @@ mod tests {
     fn a_mapped_matrix_refuses_labels_and_names_a_nan() {
         let dir = tempfile::tempdir().unwrap();
         let l = dir.path().join("labels.npy");
-        write_layout(&l, "<i8", false, 2, 2, |_, _| 0.0);
+        write_layout(&l, "<i8", false, 2, 2, |_, _| 0.0).unwrap();
         let e = MatrixFile::open(&l).err().unwrap().to_string();
         assert!(e.contains("labels.npy") && e.contains("float32 or float64"), "{e}");
         let p = dir.path().join("nan.npy");
@@ -943,7 +954,8 @@ mod tests {
             3,
             2,
             |r, c| if (r, c) == (2, 1) { f64::NAN } else { 1.0 },
-        );
+        )
+        .unwrap();
         let file = MatrixFile::open(&p).unwrap();
         let e = file.load().err().unwrap().to_string();
         assert!(e.contains("nan.npy") && e.contains("flat index 5"), "{e}");

@@ -1,7 +1,7 @@
 //! Metrics streamed from features (gallery read block by block, no Q x G matrix) equal the in-memory
 //! evaluation of the full distance matrix, outcome for outcome, whatever the block size and file layout.
 use occreid_eval::distance::{pairwise, Metric};
-use occreid_eval::npy::{write_f32, MatrixFile};
+use occreid_eval::npy::{write_f32, write_layout, MatrixFile};
 use occreid_eval::{
     evaluate, evaluate_features, market_scale, EvalError, FeatureEvalError, Labels, Matrix, Protocol, RowSource,
 };
@@ -56,26 +56,7 @@ fn a_mapped_gallery_file_in_any_layout_gives_the_same_outcomes() {
     write_f32(&c_order, &[gf.rows(), gf.cols()], gf.as_slice()).unwrap();
     // float64 in Fortran order, laid out here: converted block by block, not read in place.
     let fortran = dir.path().join("g_f8_fortran.npy");
-    {
-        let mut h = format!(
-            "{{'descr': '<f8', 'fortran_order': True, 'shape': ({}, {}), }}",
-            gf.rows(),
-            gf.cols()
-        );
-        while !(10 + h.len() + 1).is_multiple_of(64) {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(h.as_bytes());
-        for c in 0..gf.cols() {
-            for r in 0..gf.rows() {
-                bytes.extend_from_slice(&(gf.get(r, c) as f64).to_le_bytes());
-            }
-        }
-        std::fs::write(&fortran, bytes).unwrap();
-    }
+    write_layout(&fortran, "<f8", true, gf.rows(), gf.cols(), |r, c| gf.get(r, c) as f64).unwrap();
     let mapped = MatrixFile::open(&c_order).unwrap();
     assert!(mapped.in_place().is_some());
     let converted = MatrixFile::open(&fortran).unwrap();
@@ -119,19 +100,7 @@ fn bad_features_give_one_clear_error() {
     let p = dir.path().join("nan.npy");
     let mut data = gf.as_slice().to_vec();
     data[8 * 5 + 2] = f32::NAN;
-    let as_f64: Vec<u8> = {
-        let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, {}), }}", 9, 8);
-        while !(10 + h.len() + 1).is_multiple_of(64) {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(h.as_bytes());
-        bytes.extend(data.iter().flat_map(|v| (*v as f64).to_le_bytes()));
-        bytes
-    };
-    std::fs::write(&p, as_f64).unwrap();
+    write_layout(&p, "<f8", false, 9, 8, |r, c| data[r * 8 + c] as f64).unwrap();
     let file = MatrixFile::open(&p).unwrap();
     let e = evaluate_features(qf.view(), &file, Metric::Cosine, ql, gl, 50, 4)
         .unwrap_err()
