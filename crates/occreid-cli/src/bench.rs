@@ -102,13 +102,7 @@ fn metrics(repeats: usize) -> Result<()> {
 }
 
 fn inputs(out: PathBuf, rerank_matrices: bool) -> Result<()> {
-    if out.exists() && out.read_dir()?.next().is_some() {
-        anyhow::bail!(
-            "{} exists and is not empty; choose an empty or new folder",
-            out.display()
-        );
-    }
-    std::fs::create_dir_all(&out)?;
+    new_folder(&out)?;
     let p = market_scale::generate();
     let (q, g) = (p.q_pids.len(), p.g_pids.len());
     write_f32(out.join("distmat.npy"), &[q, g], p.distmat.as_slice())?;
@@ -314,5 +308,17 @@ fn synthetic_features(a: SyntheticArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.out.display()
     );
+    Ok(())
+}
+
+/// Makes `out` for generated inputs, refusing a folder that already holds files (never mixes or replaces).
+pub(crate) fn new_folder(out: &std::path::Path) -> Result<()> {
+    if out.exists() && out.read_dir()?.next().is_some() {
+        anyhow::bail!(
+            "{} exists and is not empty; choose an empty or new folder",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out)?;
     Ok(())
 }

@@ -68,13 +68,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.dim == 0 || !a.noise.is_finite() || a.noise < 0.0 {
         anyhow::bail!("--dim must be at least 1 and --noise a finite value >= 0");
     }
-    if a.out.exists() && a.out.read_dir()?.next().is_some() {
-        anyhow::bail!(
-            "{} exists and is not empty; choose an empty or new folder",
-            a.out.display()
-        );
-    }
-    std::fs::create_dir_all(&a.out)?;
+    crate::bench::new_folder(&a.out)?;
     let s = a.scale.sizes();
     let t = Instant::now();
     let people = SyntheticFeatures {

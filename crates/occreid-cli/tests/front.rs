@@ -101,3 +101,94 @@ fn other_commands_and_the_help_run_in_occreid_full() {
     let out = Command::new(&alone).args(["metrics", "--help"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn metrics_from_features_equal_metrics_on_torchreids_distance_matrix_of_them() {
+    // The re-ranking fixtures hold features and torchreid's squared-Euclidean q_g of them (torch addmm).
+    for case in ["case_q50_g300", "case_q100_g600"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../occreid-eval/tests/fixtures/rerank")
+            .join(case);
+        let f = |n: &str| dir.join(n).to_string_lossy().to_string();
+        let labels = [
+            "--query-pids".to_string(),
+            f("q_pids.npy"),
+            "--gallery-pids".into(),
+            f("g_pids.npy"),
+            "--query-camids".into(),
+            f("q_camids.npy"),
+            "--gallery-camids".into(),
+            f("g_camids.npy"),
+            "--json".into(),
+            "--per-query".into(),
+        ];
+        let run = |input: &[String], extra: &[&str]| {
+            let mut args: Vec<&str> = vec!["metrics"];
+            args.extend(input.iter().map(String::as_str));
+            args.extend(labels.iter().map(String::as_str));
+            args.extend(extra);
+            let out = occreid(&args);
+            ok(&out);
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        };
+        let want = run(&["--distmat".into(), f("q_g.npy")], &[]);
+        let features = [
+            "--query-features".to_string(),
+            f("q_feats.npy"),
+            "--gallery-features".into(),
+            f("g_feats.npy"),
+        ];
+        // Blocks of 7 gallery rows: no block size divides 300 or 600 evenly into it.
+        let got = run(&features, &["--block-rows", "7"]);
+        assert_eq!(got["num_valid_queries"], want["num_valid_queries"], "{case}");
+        for key in ["mAP", "mINP"] {
+            let (g, w) = (got[key].as_f64().unwrap(), want[key].as_f64().unwrap());
+            assert!((g - w).abs() < 1e-12, "{case} {key}: {g} vs {w}");
+        }
+        assert_eq!(got["cmc"], want["cmc"], "{case}");
+        assert_eq!(got["per_query"], want["per_query"], "{case}");
+    }
+}
+
+#[test]
+fn metrics_from_features_refuse_what_needs_every_distance() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures/rerank/case_q20_g80");
+    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
+    let (qf, gf, qp, gp, qc, gc) = (
+        f("q_feats.npy"),
+        f("g_feats.npy"),
+        f("q_pids.npy"),
+        f("g_pids.npy"),
+        f("q_camids.npy"),
+        f("g_camids.npy"),
+    );
+    let base = [
+        "metrics",
+        "--query-features",
+        &qf,
+        "--gallery-features",
+        &gf,
+        "--query-pids",
+        &qp,
+        "--gallery-pids",
+        &gp,
+        "--query-camids",
+        &qc,
+        "--gallery-camids",
+        &gc,
+    ];
+    for extra in [&["--roc"][..], &["--protocol", "cuhk03"]] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let err = failed(&occreid(&args));
+        assert!(
+            err.contains("--distmat") && !err.contains("panicked"),
+            "{extra:?}: {err}"
+        );
+    }
+    // A label file where the gallery features go: one error naming it.
+    let mut args = base.to_vec();
+    args[4] = &qp;
+    let err = failed(&occreid(&args));
+    assert!(err.contains("q_pids.npy"), "{err}");
+}
