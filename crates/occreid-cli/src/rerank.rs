@@ -61,9 +61,10 @@ pub fn run(a: Args) -> Result<()> {
             seconds = %Rounded(start.elapsed().as_secs_f64()),
             "neighbours and reciprocal sets ready"
         );
-        // The output in blocks of ~64 MiB, each computed as it is written.
-        let block = ((1usize << 24) / g.max(1)).max(1);
-        write_f32_blocks(&a.out, q, g, block, |first, n| reranker.rows(first, n))?;
+        // The output a block at a time, each computed as it is written.
+        write_f32_blocks(&a.out, q, g, reranker.output_block_rows(), |first, n| {
+            reranker.rows(first, n)
+        })?;
         log_done(&a, start);
         println!("wrote {} ({q} x {g} float32)", a.out.display());
         return Ok(());

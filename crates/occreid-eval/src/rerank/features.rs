@@ -21,6 +21,14 @@ use crate::{Matrix, MatrixView};
 /// quotient, so the k nearest in the table's order (ties by index) are always among these.
 const EXTRA_CANDIDATES: usize = 16;
 
+/// Rows per block of distances to `width` items: about 128 MiB of them, in whole multiples of the GEMM's
+/// 64-row chunks per thread (a block of 3 chunks on 2 threads leaves one idle a third of the time).
+fn rows_per_block(width: usize) -> usize {
+    let granule = 64 * rayon::current_num_threads();
+    let rows = (1usize << 25) / width.max(1);
+    (rows / granule * granule).clamp(granule, 16 * granule)
+}
+
 /// Re-ranked query rows on demand, after the encoding of all items (see the module notes).
 pub struct FeatureReranker<'a> {
     query: MatrixView<'a>,
@@ -44,9 +52,14 @@ fn gather(query: MatrixView, gallery: MatrixView, items: impl Iterator<Item = us
 
 impl<'a> FeatureReranker<'a> {
     pub fn new(query: MatrixView<'a>, gallery: MatrixView<'a>, params: RerankParams) -> Result<Self, RerankError> {
-        // About 64 MiB of distances per block of items.
         let n = query.rows() + gallery.rows();
-        Self::with_block(query, gallery, params, ((1usize << 24) / n.max(1)).clamp(64, 1024))
+        Self::with_block(query, gallery, params, rows_per_block(n))
+    }
+
+    /// Query rows per [`FeatureReranker::rows`] call that keep the output block near 128 MiB with every
+    /// thread busy.
+    pub fn output_block_rows(&self) -> usize {
+        rows_per_block(self.num_gallery())
     }
 
     /// [`FeatureReranker::new`] with `block` items per pass over all pairs (the output does not depend on it).
