@@ -68,3 +68,23 @@ pub fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Probe {
+        #[command(subcommand)]
+        command: super::EvalCommand,
+    }
+
+    #[test]
+    fn the_front_binary_recognises_exactly_its_subcommands() {
+        let names: Vec<String> = Probe::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert_eq!(names, super::EvalCommand::NAMES);
+    }
+}

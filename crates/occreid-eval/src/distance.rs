@@ -47,6 +47,9 @@ pub(crate) fn dot_products(a: &[f32], b: &[f32], d: usize, out: &mut [f32], alph
         out.fill(0.0);
         return;
     };
+    if out.is_empty() {
+        return;
+    }
     out.par_chunks_mut(ROW_BLOCK * cols)
         .zip(a.par_chunks(ROW_BLOCK * d))
         .for_each(|(out_block, a_block)| {
@@ -91,12 +94,26 @@ fn row_squared_norms(rows: &[f32], d: usize) -> Vec<f32> {
 pub struct Prepared<'a> {
     rows: std::borrow::Cow<'a, [f32]>,
     squared_norms: Vec<f32>,
+    num_rows: usize,
     cols: usize,
 }
 
 impl<'a> Prepared<'a> {
     /// `rows` is row-major with `cols` columns.
+    /// `rows` is row-major with `cols` columns; with no columns it holds no rows (all distances from
+    /// zero-width features are then those of empty vectors).
     pub fn new(rows: &'a [f32], cols: usize, metric: Metric) -> Self {
+        Self::with_rows(rows, rows.len().checked_div(cols).unwrap_or(0), cols, metric)
+    }
+
+    /// `num_rows` rows of `cols` columns (`rows.len() == num_rows * cols`), which names the row count
+    /// even when `cols` is 0.
+    pub fn with_rows(rows: &'a [f32], num_rows: usize, cols: usize, metric: Metric) -> Self {
+        assert_eq!(
+            rows.len(),
+            num_rows * cols,
+            "Prepared: rows must hold num_rows x cols values"
+        );
         match metric {
             Metric::Cosine => {
                 let mut owned = rows.to_vec();
@@ -109,19 +126,25 @@ impl<'a> Prepared<'a> {
                 Self {
                     rows: owned.into(),
                     squared_norms: Vec::new(),
+                    num_rows,
                     cols,
                 }
             }
             Metric::Euclidean | Metric::SqEuclidean => Self {
-                squared_norms: row_squared_norms(rows, cols),
+                squared_norms: if cols == 0 {
+                    vec![0.0; num_rows]
+                } else {
+                    row_squared_norms(rows, cols)
+                },
                 rows: rows.into(),
+                num_rows,
                 cols,
             },
         }
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len().checked_div(self.cols).unwrap_or(0)
+        self.num_rows
     }
 
     pub fn is_empty(&self) -> bool {
@@ -170,8 +193,8 @@ pub fn pairwise(query: &Matrix, gallery: &Matrix, metric: Metric) -> Result<Matr
     }
     let mut out = Matrix::zeros(query.rows(), gallery.rows());
     let (q, g) = (
-        Prepared::new(query.as_slice(), query.cols(), metric),
-        Prepared::new(gallery.as_slice(), gallery.cols(), metric),
+        Prepared::with_rows(query.as_slice(), query.rows(), query.cols(), metric),
+        Prepared::with_rows(gallery.as_slice(), gallery.rows(), gallery.cols(), metric),
     );
     distances_into(&q, &g, metric, out.as_mut_slice());
     Ok(out)

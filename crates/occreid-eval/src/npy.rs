@@ -366,7 +366,8 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix, NpyError> {
 
 /// A 2-D float `.npy` file mapped into memory. Read in place when NumPy's default layout allows
 /// (little-endian float32, C order: [`MatrixFile::in_place`]); otherwise any row block is converted on
-/// request ([`MatrixFile::read_rows`]). Either way only the pages actually read become resident, and a
+/// request ([`MatrixFile::read_rows`]); NaN is refused either way, naming the file and the row-major
+/// index. Only the pages actually read become resident, and a
 /// caller streaming row blocks can hand them back ([`MatrixFile::release_rows`]).
 ///
 /// The mapping assumes the file is not changed while it is read (as `np.load(mmap_mode="r")` does);
@@ -410,7 +411,7 @@ impl MatrixFile {
             });
         }
         let file = header.reader.into_inner();
-        // SAFETY: a read-only private mapping of a file this process only reads; see the type's note on
+        // SAFETY: a read-only (shared) mapping of a file this process only reads; see the type's note on
         // files changed underneath.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(path, "map"))?;
         Ok(Self {
@@ -463,11 +464,32 @@ impl MatrixFile {
     /// The whole matrix: in place when possible, otherwise converted (and checked for NaN).
     pub fn load(&self) -> Result<MatrixData<'_>, NpyError> {
         if let Some(v) = self.in_place() {
+            self.check_numbers(0, v.as_slice())?;
             return Ok(MatrixData::InPlace(v));
         }
         let mut data = vec![0f32; self.rows * self.cols];
         self.read_rows(0, &mut data)?;
         Ok(MatrixData::Converted(Matrix::new(self.rows, self.cols, data)))
+    }
+
+    /// Rows `first..first + count` read in place (see [`MatrixFile::in_place`]), checked for NaN; `None`
+    /// when the file's layout needs converting ([`MatrixFile::read_rows`]).
+    pub fn rows_in_place(&self, first: usize, count: usize) -> Option<Result<&[f32], NpyError>> {
+        let view = self.in_place()?;
+        let rows = &view.as_slice()[first * self.cols..(first + count) * self.cols];
+        Some(self.check_numbers(first * self.cols, rows).map(|()| rows))
+    }
+
+    /// A NaN among `values` (which start at flat row-major index `first`) is an error naming the file.
+    fn check_numbers(&self, first: usize, values: &[f32]) -> Result<(), NpyError> {
+        use rayon::prelude::*;
+        match values.par_iter().position_first(|v| v.is_nan()) {
+            Some(i) => Err(NpyError::NotANumber {
+                path: self.path.clone(),
+                index: first + i,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Rows `first..first + out.len() / cols` as row-major f32, converted from any accepted dtype,
@@ -500,13 +522,7 @@ impl MatrixFile {
             let start = first * cols * size;
             convert(&data[start..start + out.len() * size], out);
         }
-        if let Some(i) = out.iter().position(|v| v.is_nan()) {
-            return Err(NpyError::NotANumber {
-                path: self.path.clone(),
-                index: first * cols + i,
-            });
-        }
-        Ok(())
+        self.check_numbers(first * cols, out)
     }
 
     /// Tells the kernel that rows `first..first + count` will not be read again soon, so their pages
@@ -519,12 +535,15 @@ impl MatrixFile {
             (first * self.cols * size, count * self.cols * size)
         };
         // Whole pages inside the range only: a neighbouring block's page stays.
-        let page = 4096;
+        // SAFETY: sysconf only reads a system constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .unwrap_or(4096)
+            .max(1);
         let begin = (self.data_offset + start).div_ceil(page) * page;
         let end = (self.data_offset + start + len) / page * page;
         if end > begin {
-            // SAFETY: MADV_DONTNEED on a read-only file mapping drops the pages from this process; the
-            // next access reads them again from the file, so no data is lost or changed.
+            // SAFETY: MADV_DONTNEED on a read-only shared file mapping drops the pages from this process;
+            // the next access reads them again from the file, so no data is lost or changed.
             let _ = unsafe {
                 self.map
                     .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, begin, end - begin)

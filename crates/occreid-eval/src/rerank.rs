@@ -73,6 +73,8 @@ pub enum RerankError {
     FeatureDims { query: usize, gallery: usize },
     #[error("need at least one query and one gallery item")]
     Empty,
+    #[error("the features have no columns (shape [N, 0]); re-ranking needs at least one feature value")]
+    NoFeatures,
 }
 
 /// The N×N distance table in the orientation the algorithm reads: row i holds the original column i

@@ -140,6 +140,11 @@ fn streamed_feature_mode_refuses_bad_input_like_the_dense_path() {
         rerank_features(same.view(), same.view(), RerankParams::default()).err(),
         Some(RerankError::ZeroColumn(0))
     );
+    let empty_width = Matrix::new(2, 0, vec![]);
+    assert_eq!(
+        rerank_features(empty_width.view(), empty_width.view(), RerankParams::default()).err(),
+        Some(RerankError::NoFeatures)
+    );
     let bad = RerankParams {
         k1: 0,
         ..RerankParams::default()
@@ -148,4 +153,31 @@ fn streamed_feature_mode_refuses_bad_input_like_the_dense_path() {
         rerank_features(q.view(), q.view(), bad).err(),
         Some(RerankError::BadK { .. })
     ));
+}
+
+/// Tiny problems (fewer items than the neighbour lists are long) and many bit-identical features (long
+/// runs of tied distances): the streamed path still ranks every row as the dense table does.
+#[test]
+fn streamed_feature_mode_equals_the_dense_table_on_tiny_and_tied_inputs() {
+    use occreid_eval::rerank::rerank_features;
+    let mut s = 11u64;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let mut random = |rows: usize, d: usize| Matrix::new(rows, d, (0..rows * d).map(|_| next()).collect());
+    // n = 5 and n = 30: below k1 + 1 = 21, and between it and 21 + 16.
+    for (nq, ng) in [(2, 3), (10, 20)] {
+        let (q, g) = (random(nq, 4), random(ng, 4));
+        let want = rerank(RerankTable::from_features(&q, &g).unwrap(), RerankParams::default()).unwrap();
+        let got = rerank_features(q.view(), g.view(), RerankParams::default()).unwrap();
+        assert_eq!(max_abs_diff(&got, &want), 0.0, "{nq} x {ng}");
+    }
+    // 60 gallery items on four points (15 bit-identical copies each) and queries near them.
+    let points = random(4, 6);
+    let g = Matrix::new(60, 6, (0..60).flat_map(|i| points.row(i % 4).to_vec()).collect());
+    let q = random(9, 6);
+    let want = rerank(RerankTable::from_features(&q, &g).unwrap(), RerankParams::default()).unwrap();
+    let got = rerank_features(q.view(), g.view(), RerankParams::default()).unwrap();
+    assert_eq!(max_abs_diff(&got, &want), 0.0, "tied");
 }

@@ -106,6 +106,25 @@ fn bad_features_give_one_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("nan.npy") && e.contains("NaN"), "{e}");
+    // The same NaN in a float32 file read in place: named with its file too.
+    let p32 = dir.path().join("nan32.npy");
+    write_f32(&p32, &[9, 8], &data).unwrap();
+    let file = MatrixFile::open(&p32).unwrap();
+    assert!(file.in_place().is_some());
+    let e = evaluate_features(qf.view(), &file, Metric::Cosine, ql, gl, 50, 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nan32.npy") && e.contains("flat index 42"), "{e}");
+    assert!(file.load().err().unwrap().to_string().contains("nan32.npy"));
+    // Features with no columns: one error, not a ranking of empty vectors.
+    let empty = Matrix::new(5, 0, vec![]);
+    let empty_g = Matrix::new(9, 0, vec![]);
+    let e = evaluate_features(empty.view(), &empty_g.view(), Metric::Cosine, ql, gl, 50, 4).unwrap_err();
+    assert!(matches!(e, FeatureEvalError::NoFeatures), "{e}");
+    assert_eq!(
+        pairwise(&empty, &empty_g, Metric::Cosine).unwrap().as_slice(),
+        &[1.0; 45]
+    );
     // A NaN in memory (read in place, unchecked by the reader) is caught by the ranking itself.
     let in_memory = Matrix::new(9, 8, data);
     let e = evaluate_features(qf.view(), &in_memory.view(), Metric::SqEuclidean, ql, gl, 50, 4).unwrap_err();

@@ -578,5 +578,11 @@ pub fn evaluate_split(
         ..opts
     };
     let gf = extract(method, Arc::new(split.gallery.clone()), transform, &opts)?;
-    Ok(evaluate_features(qf, gf, &split.query, &split.gallery, &cfg.test)?)
+    Ok(evaluate_features(
+        qf,
+        Arc::new(gf),
+        &split.query,
+        &split.gallery,
+        &cfg.test,
+    )?)
 }

@@ -166,7 +166,7 @@ pub struct Evaluation {
     /// The features the metrics came from: rank lists compute their few rows from them, so no
     /// query × gallery matrix is kept (or made: the metrics stream the gallery in blocks).
     query_features: Matrix,
-    gallery_features: Matrix,
+    gallery_features: Arc<Matrix>,
 }
 
 /// One query's ranking as a report shows it.
@@ -215,7 +215,7 @@ fn labels(samples: &[Sample]) -> (Vec<i64>, Vec<i64>) {
 /// Squared Euclidean distances (BoT's `R1_mAP`), Market-1501 protocol, optional re-ranking.
 pub fn evaluate_features(
     qf: Matrix,
-    gf: Matrix,
+    gf: Arc<Matrix>,
     query: &[Sample],
     gallery: &[Sample],
     test: &TestConfig,
@@ -294,7 +294,7 @@ mod tests {
         );
         let query = [sample(1, 0), sample(2, 0)];
         let gallery = [sample(1, 0), sample(1, 1), sample(2, 1), sample(3, 1), sample(1, 1)];
-        let ev = evaluate_features(qf.clone(), gf.clone(), &query, &gallery, &TestConfig::default()).unwrap();
+        let ev = evaluate_features(qf, Arc::new(gf), &query, &gallery, &TestConfig::default()).unwrap();
         let r = ev.ranking(0, &query, &gallery, 3);
         // Squared distances from query 0 (the origin): 0.01 (removed), 4, 1, 0.25, 0.25: the tie goes to
         // the earlier index.

@@ -75,12 +75,12 @@ pub fn occlusion_suite(
     let mut test = cfg.test.clone();
     test.rerank = false;
     let opts = ExtractOptions::new(&test, &cfg.data, device, "gallery");
-    let gf = extract(
+    let gf = Arc::new(extract(
         method,
         Arc::new(split.gallery.clone()),
         Transform::Test(test_transform(&cfg.data)),
         &opts,
-    )?;
+    )?);
     let query = Arc::new(split.query.clone());
     let donors = Arc::new(split.train.clone());
     let shown = showcase_ratio(&suite.ratios);

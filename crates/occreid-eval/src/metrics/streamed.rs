@@ -48,11 +48,10 @@ impl RowSource for MatrixFile {
         MatrixFile::cols(self)
     }
     fn rows_at<'s>(&'s self, first: usize, count: usize, buf: &'s mut Vec<f32>) -> Result<&'s [f32], NpyError> {
-        let d = MatrixFile::cols(self);
-        if let Some(view) = self.in_place() {
-            return Ok(&view.as_slice()[first * d..(first + count) * d]);
+        if let Some(rows) = self.rows_in_place(first, count) {
+            return rows;
         }
-        buf.resize(count * d, 0.0);
+        buf.resize(count * MatrixFile::cols(self), 0.0);
         self.read_rows(first, buf)?;
         Ok(buf)
     }
@@ -69,6 +68,8 @@ pub enum FeatureEvalError {
     Read(#[from] NpyError),
     #[error(transparent)]
     Dims(#[from] DimensionMismatch),
+    #[error("the features have no columns (shape [N, 0]); there is nothing to compare")]
+    NoFeatures,
 }
 
 /// Gallery rows per block by default: 4096 × 2048-d features are 32 MiB, their distances to Market's
@@ -95,6 +96,9 @@ pub fn evaluate_features(
         .into());
     }
     validate_sizes(nq, ng, query_labels, gallery_labels, max_rank)?;
+    if d == 0 {
+        return Err(FeatureEvalError::NoFeatures);
+    }
     let block_rows = block_rows.max(1);
 
     // The gallery items of each identity, in index order.

@@ -5,7 +5,7 @@
 //! The dense path reads three things from its table: each item's nearest neighbours, its distances to
 //! the few items of its expanded reciprocal set, and the query rows for the final blend. Here one
 //! blocked pass over all pairs keeps, per item, the row maximum (the table's normalisation) and the
-//! nearest candidates; the expanded-set distances are recomputed for those pairs only; the query rows
+//! nearest items under the table's order; the expanded-set distances are recomputed for those pairs only; the query rows
 //! are recomputed block by block when the output is written. Every distance comes from the same
 //! per-block code as the dense table ([`crate::distance::distances_into`]), whose value for a pair does
 //! not depend on the block, so the output equals the dense path's.
@@ -15,11 +15,6 @@ use super::kreciprocal::{self, GalleryIndex, SparseRow};
 use super::{RerankError, RerankParams};
 use crate::distance::{distances_into, Metric, Prepared};
 use crate::{Matrix, MatrixView};
-
-/// Candidates kept beyond the k nearest by raw distance. The table's order is by distance divided by the
-/// row maximum; that division is monotone, and at most two adjacent float values can round to the same
-/// quotient, so the k nearest in the table's order (ties by index) are always among these.
-const EXTRA_CANDIDATES: usize = 16;
 
 /// Rows per block of distances to `width` items: about 128 MiB of them, in whole multiples of the GEMM's
 /// 64-row chunks per thread (a block of 3 chunks on 2 threads leaves one idle a third of the time).
@@ -80,12 +75,14 @@ impl<'a> FeatureReranker<'a> {
         if nq == 0 || ng == 0 {
             return Err(RerankError::Empty);
         }
+        if d == 0 {
+            return Err(RerankError::NoFeatures);
+        }
         let n = nq + ng;
         let metric = Metric::SqEuclidean;
         let prepared_query = Prepared::new(query.as_slice(), d, metric);
         let prepared_gallery = Prepared::new(gallery.as_slice(), d, metric);
         let k = kreciprocal::list_len(n, params);
-        let keep = (k + EXTRA_CANDIDATES).min(n);
 
         // One pass over all pairs, a block of items at a time: row maxima and nearest candidates.
         let block = block.max(1);
@@ -105,34 +102,28 @@ impl<'a> FeatureReranker<'a> {
                 .zip(ranks[first * k..(first + rows) * k].par_chunks_mut(k))
                 .enumerate()
                 .try_for_each(|(r, (max_out, ranks_out))| {
-                    let values = to_query[r * nq..(r + 1) * nq]
-                        .iter()
-                        .chain(&to_gallery[r * ng..(r + 1) * ng]);
+                    let values = || {
+                        to_query[r * nq..(r + 1) * nq]
+                            .iter()
+                            .chain(&to_gallery[r * ng..(r + 1) * ng])
+                    };
+                    // The row is in memory: its maximum first, then the nearest under the table's
+                    // order (distance / maximum, then index), exactly as the dense path ranks its rows.
                     let mut max = f32::NEG_INFINITY;
-                    let mut best: Vec<(f32, u32)> = Vec::with_capacity(keep + 1);
-                    for (j, &v) in values.enumerate() {
+                    for &v in values() {
                         if !v.is_finite() {
                             return Err(RerankError::NotFinite);
                         }
                         max = max.max(v);
-                        kreciprocal::offer(&mut best, keep, v, j as u32);
                     }
                     if max == 0.0 {
                         return Err(RerankError::ZeroColumn(first + r));
                     }
-                    // The table's order: scaled distance, then index.
-                    let mut scaled: Vec<(f32, u32)> = best.iter().map(|&(v, j)| (v / max, j)).collect();
-                    // IEEE comparison as the dense path's (-0.0 equals 0.0); the values are finite here.
-                    scaled.sort_unstable_by(|a, b| {
-                        a.0.partial_cmp(&b.0)
-                            .unwrap_or(std::cmp::Ordering::Equal)
-                            .then(a.1.cmp(&b.1))
-                    });
-                    debug_assert!(
-                        scaled.len() < keep || scaled[k - 1].0 < scaled[keep - 1].0,
-                        "more than {EXTRA_CANDIDATES} candidates tie at the k-th scaled distance"
-                    );
-                    for (o, &(_, j)) in ranks_out.iter_mut().zip(&scaled) {
+                    let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+                    for (j, &v) in values().enumerate() {
+                        kreciprocal::offer(&mut best, k, v / max, j as u32);
+                    }
+                    for (o, &(_, j)) in ranks_out.iter_mut().zip(&best) {
                         *o = j;
                     }
                     *max_out = max;
