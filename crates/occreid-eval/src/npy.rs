@@ -483,7 +483,12 @@ impl MatrixFile {
     /// A NaN among `values` (which start at flat row-major index `first`) is an error naming the file.
     fn check_numbers(&self, first: usize, values: &[f32]) -> Result<(), NpyError> {
         use rayon::prelude::*;
-        match values.par_iter().position_first(|v| v.is_nan()) {
+        // Chunks scanned sequentially (per-element parallel search synchronises on every element).
+        const CHUNK: usize = 1 << 16;
+        let nan = values.par_chunks(CHUNK).enumerate().find_map_first(|(c, chunk)| {
+            chunk.iter().position(|v| v.is_nan()).map(|i| c * CHUNK + i)
+        });
+        match nan {
             Some(i) => Err(NpyError::NotANumber {
                 path: self.path.clone(),
                 index: first + i,
