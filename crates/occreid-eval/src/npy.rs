@@ -485,9 +485,10 @@ impl MatrixFile {
         use rayon::prelude::*;
         // Chunks scanned sequentially (per-element parallel search synchronises on every element).
         const CHUNK: usize = 1 << 16;
-        let nan = values.par_chunks(CHUNK).enumerate().find_map_first(|(c, chunk)| {
-            chunk.iter().position(|v| v.is_nan()).map(|i| c * CHUNK + i)
-        });
+        let nan = values
+            .par_chunks(CHUNK)
+            .enumerate()
+            .find_map_first(|(c, chunk)| chunk.iter().position(|v| v.is_nan()).map(|i| c * CHUNK + i));
         match nan {
             Some(i) => Err(NpyError::NotANumber {
                 path: self.path.clone(),
