@@ -12,24 +12,12 @@ fn fixtures() -> PathBuf {
 }
 
 fn metrics_args(dir: &Path) -> Vec<String> {
-    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
-    vec![
-        "metrics".into(),
-        "--distmat".into(),
-        f("distmat.npy"),
-        "--query-pids".into(),
-        f("q_pids.npy"),
-        "--gallery-pids".into(),
-        f("g_pids.npy"),
-        "--query-camids".into(),
-        f("q_camids.npy"),
-        "--gallery-camids".into(),
-        f("g_camids.npy"),
-    ]
+    let distmat = dir.join("distmat.npy").to_string_lossy().to_string();
+    common::metrics_args(&["--distmat", &distmat], dir, &[])
 }
 
 fn run_strs(args: &[String]) -> Output {
-    occreid(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    common::occreid_strings(args)
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The `occreid` front binary: evaluation without libtorch, every other command through `occreid-full`.
 mod common;
 
-use common::{failed, occreid, ok};
+use common::{failed, metrics_args, occreid, occreid_strings, ok};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,26 +12,12 @@ fn case() -> PathBuf {
 }
 
 fn metrics_json(distmat: &Path) -> String {
-    let dir = case();
-    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
     let d = distmat.to_string_lossy().to_string();
-    let args = [
-        "metrics",
-        "--distmat",
-        &d,
-        "--query-pids",
-        &f("q_pids.npy"),
-        "--gallery-pids",
-        &f("g_pids.npy"),
-        "--query-camids",
-        &f("q_camids.npy"),
-        "--gallery-camids",
-        &f("g_camids.npy"),
-        "--json",
-        "--per-query",
-        "--roc",
-    ];
-    let out = occreid(&args);
+    let out = occreid_strings(&metrics_args(
+        &["--distmat", &d],
+        &case(),
+        &["--json", "--per-query", "--roc"],
+    ));
     ok(&out);
     String::from_utf8(out.stdout).unwrap()
 }
@@ -110,33 +96,19 @@ fn metrics_from_features_equal_metrics_on_torchreids_distance_matrix_of_them() {
             .join("../occreid-eval/tests/fixtures/rerank")
             .join(case);
         let f = |n: &str| dir.join(n).to_string_lossy().to_string();
-        let labels = [
-            "--query-pids".to_string(),
-            f("q_pids.npy"),
-            "--gallery-pids".into(),
-            f("g_pids.npy"),
-            "--query-camids".into(),
-            f("q_camids.npy"),
-            "--gallery-camids".into(),
-            f("g_camids.npy"),
-            "--json".into(),
-            "--per-query".into(),
-        ];
-        let run = |input: &[String], extra: &[&str]| {
-            let mut args: Vec<&str> = vec!["metrics"];
-            args.extend(input.iter().map(String::as_str));
-            args.extend(labels.iter().map(String::as_str));
-            args.extend(extra);
-            let out = occreid(&args);
+        let run = |input: &[&str], extra: &[&str]| {
+            let mut all = vec!["--json", "--per-query"];
+            all.extend(extra);
+            let out = occreid_strings(&metrics_args(input, &dir, &all));
             ok(&out);
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
         };
-        let want = run(&["--distmat".into(), f("q_g.npy")], &[]);
+        let want = run(&["--distmat", &f("q_g.npy")], &[]);
         let features = [
-            "--query-features".to_string(),
-            f("q_feats.npy"),
-            "--gallery-features".into(),
-            f("g_feats.npy"),
+            "--query-features",
+            &f("q_feats.npy"),
+            "--gallery-features",
+            &f("g_feats.npy"),
         ];
         // Blocks of 7 gallery rows: no block size divides 300 or 600 evenly into it.
         let got = run(&features, &["--block-rows", "7"]);
@@ -154,41 +126,20 @@ fn metrics_from_features_equal_metrics_on_torchreids_distance_matrix_of_them() {
 fn metrics_from_features_refuse_what_needs_every_distance() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../occreid-eval/tests/fixtures/rerank/case_q20_g80");
     let f = |n: &str| dir.join(n).to_string_lossy().to_string();
-    let (qf, gf, qp, gp, qc, gc) = (
-        f("q_feats.npy"),
-        f("g_feats.npy"),
-        f("q_pids.npy"),
-        f("g_pids.npy"),
-        f("q_camids.npy"),
-        f("g_camids.npy"),
-    );
-    let base = [
-        "metrics",
-        "--query-features",
-        &qf,
-        "--gallery-features",
-        &gf,
-        "--query-pids",
-        &qp,
-        "--gallery-pids",
-        &gp,
-        "--query-camids",
-        &qc,
-        "--gallery-camids",
-        &gc,
-    ];
+    let (qf, gf, qp) = (f("q_feats.npy"), f("g_feats.npy"), f("q_pids.npy"));
     for extra in [&["--roc"][..], &["--protocol", "cuhk03"]] {
-        let mut args = base.to_vec();
-        args.extend(extra);
-        let err = failed(&occreid(&args));
+        let err = failed(&occreid_strings(&metrics_args(
+            &["--query-features", &qf, "--gallery-features", &gf],
+            &dir,
+            extra,
+        )));
         assert!(
             err.contains("--distmat") && !err.contains("panicked"),
             "{extra:?}: {err}"
         );
     }
     // A label file where the gallery features go: one error naming it.
-    let mut args = base.to_vec();
-    args[4] = &qp;
-    let err = failed(&occreid(&args));
+    let args = metrics_args(&["--query-features", &qf, "--gallery-features", &qp], &dir, &[]);
+    let err = failed(&occreid_strings(&args));
     assert!(err.contains("q_pids.npy"), "{err}");
 }

@@ -12,6 +12,30 @@ pub fn occreid(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `occreid metrics` with `input` (`--distmat F`, or `--query-features F --gallery-features G`), the four
+/// label files of `dir` (q_pids, g_pids, q_camids, g_camids .npy) and then `extra`.
+pub fn metrics_args(input: &[&str], dir: &Path, extra: &[&str]) -> Vec<String> {
+    let f = |n: &str| dir.join(n).to_string_lossy().to_string();
+    let mut args = vec!["metrics".to_string()];
+    args.extend(input.iter().map(|a| a.to_string()));
+    for (flag, file) in [
+        ("--query-pids", "q_pids.npy"),
+        ("--gallery-pids", "g_pids.npy"),
+        ("--query-camids", "q_camids.npy"),
+        ("--gallery-camids", "g_camids.npy"),
+    ] {
+        args.push(flag.into());
+        args.push(f(file));
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// [`occreid`] with owned arguments.
+pub fn occreid_strings(args: &[String]) -> Output {
+    occreid(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// `occreid data synth --out root` with the given identities, cameras and images per identity, seed 3;
 /// panics with the binary's output when it fails.
 pub fn synth(root: &Path, ids: u32, cameras: u32, images_per_id: u32) {
