@@ -8,8 +8,8 @@
 #
 #   tools/bench_occluded_cuhk01.sh [CUHK01_ROOT]    (default /work/shared/data/cuhk01)
 #   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<run folders, not kept by git>,
-#        KEEP=<tracked folder, default benchmarks/occluded_cuhk01: each finished run's config, summary and
-#             wall time are copied there, so results survive a lost runs/ folder; commit it>,
+#        KEEP=<tracked folder, default benchmarks/occluded_cuhk01: each finished run's config, summary,
+#             training log and wall time are copied there, so results survive a lost runs/ folder; commit it>,
 #        BIN=<an occreid binary to use instead of building target/release/occreid (occreid-full must lie
 #            beside it: copy both); pin one with it when
 #            you rebuild the tree while the benchmark runs>
@@ -52,11 +52,12 @@ preset() {
 
 # A finished run folder: its summary, or a multi-stage run's last stage's.
 finished() { [ -f "$1/summary.json" ] || [ -f "$1/stage2_sdcn/summary.json" ]; }
-# What `occreid compare` and the summary read of a finished run (config, summaries, wall time; no
-# checkpoints or images) copied into the tracked folder.
+# What `occreid compare` and the summary read of a finished run (config, summaries, wall time, the
+# per-epoch training log; no checkpoints or images) copied into the tracked folder.
 keep() {
     mkdir -p "$2"
-    (cd "$1" && find . -maxdepth 2 \( -name summary.json -o -name config.toml -o -name wall_seconds \) \
+    (cd "$1" && find . -maxdepth 2 \( -name summary.json -o -name config.toml -o -name wall_seconds \
+        -o -name metrics.jsonl \) \
         -exec cp --parents {} "$OLDPWD/$2/" \;)
 }
 
