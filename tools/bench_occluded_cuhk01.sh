@@ -10,6 +10,9 @@
 #   env: SEEDS="0 1 2", EPOCHS=20, METHODS="bot sdcn_vgn igoas", OUT=<run folders, not kept by git>,
 #        KEEP=<tracked folder, default benchmarks/occluded_cuhk01: each finished run's config, summary,
 #             training log and wall time are copied there, so results survive a lost runs/ folder; commit it>,
+#        DATASET=cuhk01 (custom: a folder of CSVs, e.g. tools/cuhk01_validation.py's held-out split of the
+#             train identities, given as the first argument), SETS="key=value ..." (more --set overrides for
+#             every run: a variant of the recipe; values without spaces),
 #        BIN=<an occreid binary to use instead of building target/release/occreid (occreid-full must lie
 #            beside it: copy both); pin one with it when
 #            you rebuild the tree while the benchmark runs>
@@ -21,6 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROOT="${1:-/work/shared/data/cuhk01}"
+DATASET="${DATASET:-cuhk01}"
+EXTRA=()
+for KV in ${SETS:-}; do EXTRA+=(--set "$KV"); done
 EPOCHS="${EPOCHS:-20}"
 MILESTONE="${MILESTONE:-15}"   # demo.toml's schedule for every method: warmup 3 epochs, x0.1 after MILESTONE
 SEEDS="${SEEDS:-0 1 2}"
@@ -28,7 +34,7 @@ METHODS="${METHODS:-bot sdcn_vgn igoas}"
 OUT="${OUT:-runs/occluded_cuhk01}"
 KEEP="${KEEP:-benchmarks/occluded_cuhk01}"
 if [ ! -d "$ROOT" ]; then
-    echo "bench_occluded_cuhk01: skipped: CUHK01 not found at $ROOT (pass its folder as the first argument)"
+    echo "bench_occluded_cuhk01: skipped: $DATASET not found at $ROOT (pass its folder as the first argument)"
     exit 0
 fi
 PY=.venv/bin/python
@@ -40,6 +46,7 @@ fi
 mkdir -p "$OUT"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "== tree: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes')"
+echo "== data: $DATASET at $ROOT; extra settings: ${SETS:-none}"
 
 preset() {
     case "$1" in
@@ -87,11 +94,11 @@ for SEED in $SEEDS; do
         fi
         echo "== seed $SEED: $M ($EPOCHS epochs)"
         "$BIN" train --config "$(preset "$M")" \
-            --set data.dataset=cuhk01 --set "data.root=$ROOT" --set "seed=$SEED" \
+            --set "data.dataset=$DATASET" --set "data.root=$ROOT" --set "seed=$SEED" \
             --set "train.epochs=$EPOCHS" --set "sdcn.vgn_epochs=$EPOCHS" --set "optim.milestones=[$MILESTONE]" \
             --set optim.warmup_epochs=3 --set train.eval_period=0 --set test.rerank=false \
             --set 'test.occlusion.ratios=[0.1, 0.2, 0.3, 0.4, 0.5]' \
-            --set 'test.occlusion.positions=["bottom", "top"]' \
+            --set 'test.occlusion.positions=["bottom", "top"]' "${EXTRA[@]}" \
             --out "$DIR"
         echo "$(( $(date +%s) - t0 ))" > "$DIR/wall_seconds"
         keep "$DIR" "$KEPT"
