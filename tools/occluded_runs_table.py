@@ -32,7 +32,9 @@ def training(folder):
 print(f"{'run':44s} {'hol R1':>6s} {'mAP':>6s} " + " ".join(f"{k[:8] + ' 30':>11s}" for k in KINDS)
       + f" {'occ mean':>8s}   training (epochs, last accuracy, last loss, seconds)")
 for run in sys.argv[1:]:
-    st = stages(run)
+    st = stages(run) if os.path.isdir(run) else []
+    if not st or not os.path.exists(os.path.join(st[-1][1], "summary.json")):
+        continue  # not a finished run (a shell glob over a seed folder also matches compare.json, plots/)
     summary = json.load(open(os.path.join(st[-1][1], "summary.json")))
     at30 = {o["kind"]: o["rank1"] for o in summary["occlusion"] if o["position"] == "bottom" and o["ratio"] == 0.3}
     occ = statistics.mean(o["rank1"] for o in summary["occlusion"]) if summary["occlusion"] else float("nan")
