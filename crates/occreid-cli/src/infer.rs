@@ -121,6 +121,10 @@ pub struct ExtractArgs {
     /// Replace --out if it exists
     #[arg(long)]
     overwrite: bool,
+    /// Continue an interrupted extraction into the gallery folder --out: its finished shards are kept (each
+    /// checked to come from this model and to hold the next images of the list) and the rest is extracted
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
 }
 
 pub(crate) fn images_under(dir: &Path) -> Result<Vec<Sample>> {
@@ -156,7 +160,17 @@ pub(crate) fn images_under(dir: &Path) -> Result<Vec<Sample>> {
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     let one_file = matches!(a.out.extension().and_then(|e| e.to_str()), Some("safetensors" | "npy"));
     if one_file {
+        if a.resume {
+            bail!(
+                "--resume continues a gallery folder; {} is a single file",
+                a.out.display()
+            );
+        }
         crate::check_output(&a.out, a.overwrite)?;
+    } else if a.resume {
+        if !a.out.is_dir() {
+            bail!("--resume: {} is not a folder an extraction started", a.out.display());
+        }
     } else {
         let non_empty = a.out.is_dir() && std::fs::read_dir(&a.out)?.next().is_some();
         if (a.out.exists() && !a.out.is_dir()) || (non_empty && !a.overwrite) {
@@ -216,12 +230,22 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
         save_features(&a.out, &feats, &samples, Some(&model.card))?;
         feats.cols()
     } else {
-        let mut writer = ShardWriter::create(&a.out, a.shard_rows, Some(model.card.clone()))?;
-        extract_streaming(&embed, samples.clone(), transform, &opts, &mut |first, m| {
-            writer
-                .push(&m, &samples[first..first + m.rows()])
-                .map_err(|e| EvalRunError::Output(e.to_string()))
-        })?;
+        let card = Some(model.card.clone());
+        let (mut writer, done) = if a.resume {
+            let (writer, done) = ShardWriter::resume(&a.out, a.shard_rows, card, &samples)?;
+            println!("resuming: {done} of {} images are in the shards already", samples.len());
+            (writer, done)
+        } else {
+            (ShardWriter::create(&a.out, a.shard_rows, card)?, 0)
+        };
+        if done < samples.len() {
+            let rest = Arc::new(samples[done..].to_vec());
+            extract_streaming(&embed, rest.clone(), transform, &opts, &mut |first, m| {
+                writer
+                    .push(&m, &rest[first..first + m.rows()])
+                    .map_err(|e| EvalRunError::Output(e.to_string()))
+            })?;
+        }
         let manifest = writer.finish()?;
         println!("{} shards", manifest.shards.len());
         manifest.dim

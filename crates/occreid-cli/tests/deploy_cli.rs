@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{failed, occreid, ok, synth, temporary_files, train_tiny};
+use common::{failed, occreid, occreid_strings, ok, synth, temporary_files, train_tiny};
 use occreid_data::transforms::Interpolation;
 use occreid_data::{decode, TestTransform};
 
@@ -479,4 +479,82 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
         &s(&d.join("f.npy")),
     ]));
     assert!(e.contains("--flip is for checkpoints"), "{e}");
+
+    // An interrupted gallery extraction, continued: the state a killed process leaves (the first shards,
+    // a half-written one, no manifest) is a copy of the finished gallery without its manifest and last two
+    // shards plus a temporary file; --resume keeps the first shards and extracts the rest.
+    let resume_args = |ck: &Path, images: &Path, out: &Path| {
+        [
+            "extract".to_string(),
+            "--checkpoint".into(),
+            s(ck),
+            "--images".into(),
+            s(images),
+            "--out".into(),
+            s(out),
+            "--shard-rows".into(),
+            shard_rows.to_string(),
+            "--resume".into(),
+        ]
+    };
+    let resume = |ck: &Path, images: &Path, out: &Path| occreid_strings(&resume_args(ck, images, out));
+    let interrupted = d.join("interrupted");
+    std::fs::create_dir(&interrupted).unwrap();
+    let kept = n_shards - 2;
+    for i in 0..kept {
+        let name = format!("shard-{i:05}.safetensors");
+        std::fs::copy(shards.join(&name), interrupted.join(&name)).unwrap();
+    }
+    let half_written = interrupted.join(format!(".shard-{kept:05}.safetensors.tmp-1-0"));
+    std::fs::write(&half_written, b"partial").unwrap();
+    let e = failed(&resume(&other, &gallery_images, &interrupted));
+    assert!(
+        e.contains("shard-00000.safetensors: written by") && e.contains("--overwrite"),
+        "{e}"
+    );
+    let e = failed(&resume(&ck, &query, &interrupted));
+    assert!(e.contains("the images changed since the extraction started"), "{e}");
+    assert!(half_written.exists(), "a refused resume changes nothing");
+    let first = std::fs::read(interrupted.join("shard-00000.safetensors")).unwrap();
+    let text = ok(&resume(&ck, &gallery_images, &interrupted));
+    assert!(
+        text.contains(&format!("resuming: {} of {rows} images", kept * shard_rows)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{n_shards} shards")), "{text}");
+    assert!(!half_written.exists(), "the half-written shard is removed");
+    assert_eq!(
+        std::fs::read(interrupted.join("shard-00000.safetensors")).unwrap(),
+        first
+    );
+    let read_all = |dir: &Path| -> (Vec<String>, Vec<f32>) {
+        let (mut paths, mut values) = (Vec::new(), Vec::new());
+        for i in 0..n_shards {
+            let f = read_features(&dir.join(format!("shard-{i:05}.safetensors"))).unwrap();
+            paths.extend(f.paths);
+            values.extend_from_slice(f.features.as_slice());
+        }
+        (paths, values)
+    };
+    let (want, got) = (read_all(&shards), read_all(&interrupted));
+    assert_eq!(got.0, want.0);
+    let worst = got
+        .1
+        .iter()
+        .zip(&want.1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "resumed features differ from one run's by {worst}");
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gallery.json")).unwrap()).unwrap()
+    };
+    assert_eq!(manifest(&interrupted), manifest(&shards));
+    let e = failed(&resume(&ck, &gallery_images, &interrupted));
+    assert!(e.contains("nothing to resume: the extraction finished"), "{e}");
+    let e = failed(&resume(&ck, &gallery_images, &one_file));
+    assert!(e.contains("is a single file"), "{e}");
+    let mut both = resume_args(&ck, &gallery_images, &interrupted).to_vec();
+    both.push("--overwrite".into());
+    let e = failed(&occreid_strings(&both));
+    assert!(e.contains("--overwrite") && e.contains("cannot be used with"), "{e}");
 }

@@ -143,8 +143,20 @@ pub fn read_features(path: &Path) -> Result<FeatureFile, FeatureFileError> {
     })
 }
 
+/// What a `.safetensors` feature file's header says: its row count, paths and model card.
+struct Header {
+    rows: usize,
+    dim: usize,
+    paths: Vec<String>,
+    model: Option<ModelCard>,
+}
+
 /// The `paths` of a `.safetensors` feature file, from its header alone.
 pub fn read_paths(path: &Path) -> Result<Vec<String>, FeatureFileError> {
+    read_header(path).map(|h| h.paths)
+}
+
+fn read_header(path: &Path) -> Result<Header, FeatureFileError> {
     use std::io::Read;
     let rerr = |e: std::io::Error| FeatureFileError::Read {
         path: path.to_path_buf(),
@@ -165,10 +177,32 @@ pub fn read_paths(path: &Path) -> Result<Vec<String>, FeatureFileError> {
     f.read_exact(&mut header).map_err(rerr)?;
     let json: serde_json::Value =
         serde_json::from_slice(&header).map_err(|e| invalid(path, format!("unreadable header: {e}")))?;
-    let paths = json["__metadata__"]["paths"]
+    let meta = &json["__metadata__"];
+    let paths = meta["paths"]
         .as_str()
         .ok_or_else(|| invalid(path, "no `paths` in its metadata"))?;
-    serde_json::from_str(paths).map_err(|e| invalid(path, format!("its `paths` are unreadable: {e}")))
+    let paths: Vec<String> =
+        serde_json::from_str(paths).map_err(|e| invalid(path, format!("its `paths` are unreadable: {e}")))?;
+    let shape: Option<Vec<usize>> = json["features"]["shape"]
+        .as_array()
+        .and_then(|dims| dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect());
+    let (rows, dim) = match shape.as_deref() {
+        Some(&[rows, dim]) => (rows, dim),
+        _ => return Err(invalid(path, "not an occreid feature file: no `features` [N, D]")),
+    };
+    if paths.len() != rows {
+        return Err(invalid(path, format!("{} paths for {rows} features", paths.len())));
+    }
+    let model = match meta["model"].as_str() {
+        Some(card) => Some(crate::export::parse_card(card).map_err(|m| invalid(path, m))?),
+        None => None,
+    };
+    Ok(Header {
+        rows,
+        dim,
+        paths,
+        model,
+    })
 }
 
 /// `gallery.json`: the shards in order and what made them.
@@ -239,6 +273,115 @@ impl ShardWriter {
             shards: Vec::new(),
             total: 0,
         })
+    }
+
+    /// Continues the unfinished gallery in `dir` (shards, no manifest) that an interrupted extraction of
+    /// `samples` with `card`'s model left: each shard must be that model's and hold the next of `samples`
+    /// in order. Returns the writer, which appends after them, and how many of `samples` they hold.
+    pub fn resume(
+        dir: &Path,
+        shard_rows: usize,
+        card: Option<ModelCard>,
+        samples: &[Sample],
+    ) -> Result<(Self, usize), FeatureFileError> {
+        let werr = |e: std::io::Error| FeatureFileError::Write {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        };
+        let again = "start it again with --overwrite";
+        if shard_rows == 0 {
+            return Err(invalid(dir, "shards need at least one row"));
+        }
+        if !dir.is_dir() {
+            return Err(invalid(dir, "nothing to resume: not a folder"));
+        }
+        if dir.join(MANIFEST).exists() {
+            return Err(invalid(
+                dir,
+                format!("nothing to resume: the extraction finished ({MANIFEST} is there)"),
+            ));
+        }
+        let (mut names, mut half_written) = (Vec::new(), Vec::new());
+        for entry in std::fs::read_dir(dir).map_err(werr)? {
+            let path = entry.map_err(werr)?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if is_shard_name(name) {
+                names.push(name.to_string());
+            } else if name.starts_with(".shard-") && name.contains(".safetensors.tmp-") {
+                half_written.push(path);
+            }
+        }
+        names.sort();
+        let (mut shards, mut done, mut dim) = (Vec::new(), 0usize, None);
+        for (i, name) in names.into_iter().enumerate() {
+            let expected = format!("shard-{i:05}.safetensors");
+            if name != expected {
+                return Err(invalid(dir, format!("{expected} is missing; {again}")));
+            }
+            let path = dir.join(&name);
+            let h = read_header(&path)?;
+            if h.model != card {
+                let model = |c: &Option<ModelCard>| match c {
+                    Some(c) => format!(
+                        "{} (weights {})",
+                        c.source_checkpoint,
+                        &c.weights_sha256[..c.weights_sha256.len().min(12)]
+                    ),
+                    None => "no model".to_string(),
+                };
+                return Err(invalid(
+                    &path,
+                    format!(
+                        "written by {}, not by this extraction's {}; {again}",
+                        model(&h.model),
+                        model(&card)
+                    ),
+                ));
+            }
+            if *dim.get_or_insert(h.dim) != h.dim {
+                return Err(invalid(
+                    &path,
+                    format!("{}-d features after {}-d ones; {again}", h.dim, dim.unwrap_or(0)),
+                ));
+            }
+            for (row, p) in h.paths.iter().enumerate() {
+                let listed = samples.get(done + row).map(|s| s.path.display().to_string());
+                if listed.as_deref() != Some(p.as_str()) {
+                    return Err(invalid(
+                        &path,
+                        format!(
+                            "the images changed since the extraction started: row {row} is {p}, the image list's \
+                             image {} is {}; {again}",
+                            done + row + 1,
+                            listed.as_deref().unwrap_or("past its end")
+                        ),
+                    ));
+                }
+            }
+            done += h.rows;
+            shards.push(ShardEntry {
+                file: name,
+                rows: h.rows,
+            });
+        }
+        // Shards the interrupted process was writing: incomplete by construction. Removed only now, so a
+        // refused resume leaves the folder as it was.
+        for path in half_written {
+            std::fs::remove_file(&path).map_err(werr)?;
+        }
+        let writer = Self {
+            dir: dir.to_path_buf(),
+            shard_rows,
+            card,
+            rows: Vec::new(),
+            samples: Vec::new(),
+            dim,
+            shards,
+            total: done,
+        };
+        Ok((writer, done))
     }
 
     /// Appends features of `samples` (one row each), writing every shard that fills up.
@@ -312,7 +455,7 @@ impl Gallery {
             let mpath = path.join(MANIFEST);
             let text = std::fs::read_to_string(&mpath).map_err(|e| {
                 let why = if e.kind() == std::io::ErrorKind::NotFound {
-                    format!("no {MANIFEST}: not a gallery folder, or its extraction did not finish (run it again)")
+                    format!("no {MANIFEST}: not a gallery folder, or its extraction did not finish (`occreid extract --resume` continues it)")
                 } else {
                     e.to_string()
                 };
