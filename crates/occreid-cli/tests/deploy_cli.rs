@@ -482,7 +482,8 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
 
     // An interrupted gallery extraction, continued: the state a killed process leaves (the first shards,
     // a half-written one, no manifest) is a copy of the finished gallery without its manifest and last two
-    // shards plus a temporary file; --resume keeps the first shards and extracts the rest.
+    // shards plus a temporary file; --resume keeps the first shards and extracts the rest, and the gallery
+    // keeps the first shard's model card.
     let resume_args = |ck: &Path, images: &Path, out: &Path| {
         [
             "extract".to_string(),
@@ -516,7 +517,8 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     assert!(e.contains("the images changed since the extraction started"), "{e}");
     assert!(half_written.exists(), "a refused resume changes nothing");
     let first = std::fs::read(interrupted.join("shard-00000.safetensors")).unwrap();
-    let text = ok(&resume(&ck, &gallery_images, &interrupted));
+    // The checkpoint's export has its weights: it may continue what the checkpoint started.
+    let text = ok(&resume(&export, &gallery_images, &interrupted));
     assert!(
         text.contains(&format!("resuming: {} of {rows} images", kept * shard_rows)),
         "{text}"

@@ -127,46 +127,33 @@ impl Embedder {
 /// Whether features written by the model of `gallery` can be compared with `query`'s: same method,
 /// feature size, input and weights; the message says what differs.
 pub fn same_model(query: &ModelCard, gallery: &ModelCard) -> Result<(), String> {
-    let checks = [
-        ("method", query.method.clone(), gallery.method.clone()),
-        (
-            "feature size",
-            query.feature_dim.to_string(),
-            gallery.feature_dim.to_string(),
-        ),
-        (
-            "input",
-            format!("{}x{}", query.input.height, query.input.width),
-            format!("{}x{}", gallery.input.height, gallery.input.width),
-        ),
-        (
-            "L2 normalisation",
-            query.l2_normalized.to_string(),
-            gallery.l2_normalized.to_string(),
-        ),
-        (
-            "flip averaging",
-            query.flip_averaged.to_string(),
-            gallery.flip_averaged.to_string(),
-        ),
-    ];
-    let differs = |what: &str, g: &str, q: &str| {
-        format!(
+    match model_difference(gallery, query) {
+        None => Ok(()),
+        Some((what, g, q)) => Err(format!(
             "the gallery was extracted by another model: {what} {g}, the query model's {q}; extract the gallery \
              again with this model"
-        )
-    };
-    for (what, q, g) in checks {
-        if q != g {
-            return Err(differs(what, &g, &q));
+        )),
+    }
+}
+
+/// The first thing that makes features of model `a` incomparable with `b`'s (method, feature size, input,
+/// L2 / flip, weights): its name, `a`'s value and `b`'s. Paths may differ (a moved file, an export of the
+/// same checkpoint); the weights may not.
+pub fn model_difference(a: &ModelCard, b: &ModelCard) -> Option<(&'static str, String, String)> {
+    let weights = |c: &ModelCard| format!("{} (from {})", short(&c.weights_sha256), c.source_checkpoint);
+    let checks: [(&'static str, fn(&ModelCard) -> String); 5] = [
+        ("method", |c| c.method.clone()),
+        ("feature size", |c| c.feature_dim.to_string()),
+        ("input", |c| format!("{}x{}", c.input.height, c.input.width)),
+        ("L2 normalisation", |c| c.l2_normalized.to_string()),
+        ("flip averaging", |c| c.flip_averaged.to_string()),
+    ];
+    for (what, value) in checks {
+        if value(a) != value(b) {
+            return Some((what, value(a), value(b)));
         }
     }
-    // Paths may differ (a moved file, an export of the same checkpoint); the weights may not.
-    if query.weights_sha256 != gallery.weights_sha256 {
-        let w = |c: &ModelCard| format!("{} (from {})", short(&c.weights_sha256), c.source_checkpoint);
-        return Err(differs("weights", &w(gallery), &w(query)));
-    }
-    Ok(())
+    (a.weights_sha256 != b.weights_sha256).then(|| ("weights", weights(a), weights(b)))
 }
 
 fn short(sha: &str) -> &str {

@@ -281,7 +281,7 @@ impl ShardWriter {
     pub fn resume(
         dir: &Path,
         shard_rows: usize,
-        card: Option<ModelCard>,
+        mut card: Option<ModelCard>,
         samples: &[Sample],
     ) -> Result<(Self, usize), FeatureFileError> {
         let werr = |e: std::io::Error| FeatureFileError::Write {
@@ -322,23 +322,28 @@ impl ShardWriter {
             }
             let path = dir.join(&name);
             let h = read_header(&path)?;
-            if h.model != card {
-                let model = |c: &Option<ModelCard>| match c {
-                    Some(c) => format!(
-                        "{} (weights {})",
-                        c.source_checkpoint,
-                        &c.weights_sha256[..c.weights_sha256.len().min(12)]
-                    ),
-                    None => "no model".to_string(),
-                };
-                return Err(invalid(
-                    &path,
-                    format!(
-                        "written by {}, not by this extraction's {}; {again}",
-                        model(&h.model),
-                        model(&card)
-                    ),
-                ));
+            // The same weights from another path (an export, a moved checkpoint) make the same features: the
+            // rest of the gallery is written under the first shard's card, as search wants one card.
+            match (&h.model, &card) {
+                (Some(theirs), Some(ours)) if i == 0 => {
+                    if let Some((what, t, o)) = crate::embedder::model_difference(theirs, ours) {
+                        return Err(invalid(
+                            &path,
+                            format!("written by another model: {what} {t}, this extraction's {o}; {again}"),
+                        ));
+                    }
+                    card = Some(theirs.clone());
+                }
+                (theirs, ours) if theirs != ours => {
+                    return Err(invalid(
+                        &path,
+                        format!(
+                            "its model card differs from {}; {again}",
+                            if i == 0 { "this extraction's" } else { "shard-00000's" }
+                        ),
+                    ));
+                }
+                _ => {}
             }
             if *dim.get_or_insert(h.dim) != h.dim {
                 return Err(invalid(
