@@ -141,7 +141,8 @@ pub fn same_model(query: &ModelCard, gallery: &ModelCard) -> Result<(), String> 
 /// same checkpoint); the weights may not.
 pub fn model_difference(a: &ModelCard, b: &ModelCard) -> Option<(&'static str, String, String)> {
     let weights = |c: &ModelCard| format!("{} (from {})", short(&c.weights_sha256), c.source_checkpoint);
-    let checks: [(&'static str, fn(&ModelCard) -> String); 5] = [
+    type Field = fn(&ModelCard) -> String;
+    let checks: [(&'static str, Field); 5] = [
         ("method", |c| c.method.clone()),
         ("feature size", |c| c.feature_dim.to_string()),
         ("input", |c| format!("{}x{}", c.input.height, c.input.width)),
