@@ -101,9 +101,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A stop asked for by a signal exits as the shell reports that signal (130 / 143).
-            if let Some(occreid_train::TrainError::Interrupted { code, .. }) = e.downcast_ref() {
+            let stopped = match e.downcast_ref() {
+                Some(occreid_train::TrainError::Interrupted { code, .. }) => Some(*code),
+                _ => e.downcast_ref::<interrupt::Stopped>().map(|s| s.code),
+            };
+            if let Some(code) = stopped {
                 eprintln!("{e}");
-                return ExitCode::from(*code as u8);
+                return ExitCode::from(code as u8);
             }
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE

@@ -8,7 +8,7 @@ use occreid_data::loader::Transform;
 use occreid_data::{reader, Sample};
 use occreid_train::embedder::Embedder;
 use occreid_train::engine::{evaluate_split, resolve_device};
-use occreid_train::evaluate::{extract_all, extract_streaming, EvalRunError};
+use occreid_train::evaluate::{extract_all, extract_gallery, GalleryExtraction};
 use occreid_train::features::{save_features, ShardWriter};
 use occreid_train::restore::method_from_checkpoint;
 use occreid_train::robustness::occlusion_suite;
@@ -231,22 +231,29 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
         feats.cols()
     } else {
         let card = Some(model.card.clone());
-        let (mut writer, done) = if a.resume {
+        let writer = if a.resume {
             let (writer, done) = ShardWriter::resume(&a.out, a.shard_rows, card, &samples)?;
             println!("resuming: {done} of {} images are in the shards already", samples.len());
-            (writer, done)
+            writer
         } else {
-            (ShardWriter::create(&a.out, a.shard_rows, card)?, 0)
+            ShardWriter::create(&a.out, a.shard_rows, card)?
         };
-        if done < samples.len() {
-            let rest = Arc::new(samples[done..].to_vec());
-            extract_streaming(&embed, rest.clone(), transform, &opts, &mut |first, m| {
-                writer
-                    .push(&m, &rest[first..first + m.rows()])
-                    .map_err(|e| EvalRunError::Output(e.to_string()))
-            })?;
-        }
-        let manifest = writer.finish()?;
+        let stop = crate::interrupt::flag().context("installing the Ctrl-C handler")?;
+        let manifest = match extract_gallery(&embed, &samples, writer, transform, &opts, &stop)? {
+            GalleryExtraction::Finished(manifest) => *manifest,
+            GalleryExtraction::Stopped { code, rows_on_disk } => {
+                return Err(crate::interrupt::Stopped {
+                    code,
+                    kept: format!(
+                        "{rows_on_disk} of {} images are in the shards of {}; run the same command with --resume \
+                         (and without --overwrite) to extract the rest",
+                        samples.len(),
+                        a.out.display()
+                    ),
+                }
+                .into())
+            }
+        };
         println!("{} shards", manifest.shards.len());
         manifest.dim
     };

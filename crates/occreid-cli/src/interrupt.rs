@@ -1,7 +1,7 @@
-//! SIGINT / SIGTERM while training: the first one asks the engine to stop after the current step (it
-//! writes a resumable checkpoint there and the command exits with 130 / 143, as a shell reports a
-//! signal); a second one exits at once, leaving the last complete checkpoint as it was (checkpoints are
-//! written atomically).
+//! SIGINT / SIGTERM while training or extracting a gallery: the first one asks the work to stop after the
+//! current step or batch (training writes a resumable checkpoint there, extraction its rows as a shard)
+//! and the command exits with 130 / 143, as a shell reports a signal; a second one exits at once, leaving
+//! the last complete checkpoint or shard as it was (both are written atomically).
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 
@@ -24,3 +24,19 @@ pub fn flag() -> std::io::Result<Arc<AtomicUsize>> {
     }
     Ok(FLAG.get_or_init(|| code).clone())
 }
+
+/// A command other than training (whose engine has its own error) stopped by a signal: `code` is the exit
+/// status the signal asks for, `kept` what is on disk and how to go on.
+#[derive(Debug)]
+pub struct Stopped {
+    pub code: usize,
+    pub kept: String,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted: {}", self.kept)
+    }
+}
+
+impl std::error::Error for Stopped {}

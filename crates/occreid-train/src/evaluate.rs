@@ -1,5 +1,7 @@
 //! Test-time feature extraction and evaluation: embed → (flip TTA) → L2 norm → squared Euclidean
 //! distance → torchreid's Market-1501 metrics, optionally k-reciprocal re-ranking (BoT's feature mode).
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +14,7 @@ use occreid_model::methods::Method;
 use occreid_torch::tch::{no_grad, Device, Kind, Tensor};
 
 use crate::config::{DataConfig, TestConfig};
+use crate::features::{Manifest, ShardWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalRunError {
@@ -90,7 +93,7 @@ pub fn extract_all(
     extract_streaming(model, samples, transform, opts, &mut |_, m| {
         dim = m.cols();
         rows.extend_from_slice(m.as_slice());
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     Ok(Matrix::new(n, dim, rows))
 }
@@ -99,13 +102,14 @@ pub fn extract_all(
 pub type EmbedFn<'a> = dyn Fn(&Tensor) -> Result<Tensor, String> + 'a;
 
 /// Runs `model` over `samples` in order and hands each batch's features to `sink` with the index of its
-/// first sample, so that memory holds one batch whatever the number of samples.
+/// first sample, so that memory holds one batch whatever the number of samples. `sink` may end the run
+/// early with [`ControlFlow::Break`].
 pub fn extract_streaming(
     model: &EmbedFn,
     samples: Arc<Vec<Sample>>,
     transform: Transform,
     opts: &ExtractOptions,
-    sink: &mut dyn FnMut(usize, Matrix) -> Result<(), EvalRunError>,
+    sink: &mut dyn FnMut(usize, Matrix) -> Result<ControlFlow<()>, EvalRunError>,
 ) -> Result<(), EvalRunError> {
     let n = samples.len();
     let batches = occreid_data::loader::sequential_batches(n, opts.batch_size);
@@ -137,12 +141,68 @@ pub fn extract_streaming(
                 feats.size()
             )));
         }
-        sink(first, Matrix::new(rows, dim, values))?;
+        let flow = sink(first, Matrix::new(rows, dim, values))?;
         first += rows;
         bar.inc(rows as u64);
+        if flow.is_break() {
+            bar.abandon();
+            return Ok(());
+        }
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// How [`extract_gallery`] ended.
+#[derive(Debug)]
+pub enum GalleryExtraction {
+    Finished(Box<Manifest>),
+    /// `stop` turned non-zero (a signal): every row extracted so far is in the shards on disk, with no
+    /// manifest, so [`ShardWriter::resume`] continues from there. `code` is the value `stop` held.
+    Stopped {
+        code: usize,
+        rows_on_disk: usize,
+    },
+}
+
+/// Extracts the samples after the `writer.rows_on_disk()` already in `writer`'s gallery and finishes it,
+/// unless `stop` turns non-zero first: it is read after each batch, and then the rows held in memory are
+/// written as a shard of their own, so an interrupted extraction loses nothing it computed.
+pub fn extract_gallery(
+    model: &EmbedFn,
+    samples: &[Sample],
+    mut writer: ShardWriter,
+    transform: Transform,
+    opts: &ExtractOptions,
+    stop: &AtomicUsize,
+) -> Result<GalleryExtraction, EvalRunError> {
+    let rest = Arc::new(samples.get(writer.rows_on_disk()..).unwrap_or_default().to_vec());
+    let out = |e: crate::features::FeatureFileError| EvalRunError::Output(e.to_string());
+    let mut code = 0;
+    if !rest.is_empty() {
+        extract_streaming(model, rest.clone(), transform, opts, &mut |first, m| {
+            let end = first + m.rows();
+            writer.push(&m, &rest[first..end]).map_err(out)?;
+            code = if end < rest.len() {
+                stop.load(Ordering::SeqCst)
+            } else {
+                0
+            };
+            Ok(if code == 0 {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            })
+        })?;
+    }
+    Ok(if code == 0 {
+        GalleryExtraction::Finished(Box::new(writer.finish().map_err(out)?))
+    } else {
+        GalleryExtraction::Stopped {
+            code,
+            rows_on_disk: writer.suspend().map_err(out)?,
+        }
+    })
 }
 
 /// The method's feature, averaged with the flipped image's when `flip`, L2-normalised when `norm`

@@ -423,6 +423,18 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// Rows written to shard files so far (a resumed writer counts the shards it found).
+    pub fn rows_on_disk(&self) -> usize {
+        self.total
+    }
+
+    /// Writes the rows held in memory as a shard and stops without a manifest, so the gallery stays
+    /// unfinished and [`ShardWriter::resume`] continues it; returns the rows on disk.
+    pub fn suspend(mut self) -> Result<usize, FeatureFileError> {
+        self.flush()?;
+        Ok(self.total)
+    }
+
     /// Writes the last shard and the manifest.
     pub fn finish(mut self) -> Result<Manifest, FeatureFileError> {
         self.flush()?;
