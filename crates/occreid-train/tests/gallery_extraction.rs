@@ -28,6 +28,25 @@ fn pooled(images: &Tensor) -> Result<Tensor, String> {
     Ok(images.adaptive_avg_pool2d([2, 2]).flatten(1, -1))
 }
 
+/// The gallery images of a synthetic dataset of `ids` identities written under `dir`.
+fn synthetic_gallery(dir: &std::path::Path, ids: usize, images_per_id: usize) -> Vec<Sample> {
+    let data = dir.join("data");
+    let synth = SynthOptions {
+        ids,
+        cameras: 2,
+        images_per_id,
+        height: 32,
+        width: 16,
+        ..SynthOptions::default()
+    };
+    generate(&data, &synth).unwrap();
+    reader("market1501", &Default::default())
+        .unwrap()
+        .read(&data)
+        .unwrap()
+        .gallery
+}
+
 fn gallery_rows(dir: &std::path::Path, shards: usize) -> (Vec<String>, Vec<f32>) {
     let (mut paths, mut values) = (Vec::new(), Vec::new());
     for i in 0..shards {
@@ -41,21 +60,7 @@ fn gallery_rows(dir: &std::path::Path, shards: usize) -> (Vec<String>, Vec<f32>)
 #[test]
 fn a_stopped_gallery_extraction_keeps_its_rows_and_resumes_to_the_same_gallery() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let synth = SynthOptions {
-        ids: 16,
-        cameras: 2,
-        images_per_id: 4,
-        height: 32,
-        width: 16,
-        ..SynthOptions::default()
-    };
-    generate(&data, &synth).unwrap();
-    let samples: Vec<Sample> = reader("market1501", &Default::default())
-        .unwrap()
-        .read(&data)
-        .unwrap()
-        .gallery;
+    let samples = synthetic_gallery(dir.path(), 16, 4);
     let n = samples.len();
     assert!(n > 12, "{n} gallery images: too few to stop after two batches of 4");
     let transform = || Transform::Test(TestTransform::new(32, 16, Interpolation::Bilinear));
@@ -107,21 +112,7 @@ fn a_stopped_gallery_extraction_keeps_its_rows_and_resumes_to_the_same_gallery()
 #[test]
 fn a_stop_during_the_last_batch_still_finishes_the_gallery() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let synth = SynthOptions {
-        ids: 2,
-        cameras: 2,
-        images_per_id: 2,
-        height: 32,
-        width: 16,
-        ..SynthOptions::default()
-    };
-    generate(&data, &synth).unwrap();
-    let samples = reader("market1501", &Default::default())
-        .unwrap()
-        .read(&data)
-        .unwrap()
-        .gallery;
+    let samples = synthetic_gallery(dir.path(), 2, 2);
     assert!(samples.len() <= 4, "one batch");
     let gallery = dir.path().join("gallery");
     let writer = ShardWriter::create(&gallery, 3, None).unwrap();
