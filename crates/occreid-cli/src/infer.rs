@@ -232,7 +232,8 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     } else {
         let card = Some(model.card.clone());
         let writer = if a.resume {
-            let (writer, done) = ShardWriter::resume(&a.out, a.shard_rows, card, &samples)?;
+            let writer = ShardWriter::resume(&a.out, a.shard_rows, card, &samples)?;
+            let done = writer.rows_on_disk();
             println!("resuming: {done} of {} images are in the shards already", samples.len());
             writer
         } else {

@@ -559,4 +559,74 @@ fn search_over_shards_finds_the_nearest_with_a_checkpoint_or_its_export() {
     both.push("--overwrite".into());
     let e = failed(&occreid_strings(&both));
     assert!(e.contains("--overwrite") && e.contains("cannot be used with"), "{e}");
+
+    // Ctrl-C for real: SIGINT once the first shard is on disk. 1,500 links to one gallery image, one per
+    // batch, keep the process busy for seconds after that; it stops after its batch, keeps every row and
+    // exits 130, and --resume extracts the rest.
+    let many = d.join("many");
+    std::fs::create_dir(&many).unwrap();
+    let image = read_features(&one_file).unwrap().paths[0].clone();
+    for i in 0..1500 {
+        std::fs::hard_link(&image, many.join(format!("{i:04}.jpg"))).unwrap();
+    }
+    let stopped = d.join("stopped");
+    let mut args = extract_args(&s(&ck), &s(&many), &s(&stopped))
+        .map(String::from)
+        .to_vec();
+    args.extend(["--shard-rows", "10", "--batch-size", "1"].map(String::from));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_occreid"))
+        .args(&args)
+        .env("OCCREID_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !stopped.join("shard-00000.safetensors").exists() {
+        assert!(started.elapsed().as_secs() < 300, "no shard after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    ok(&std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .output()
+        .unwrap());
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    let kept: usize = e
+        .split_once("interrupted: ")
+        .and_then(|(_, m)| m.split(" of 1500 images are in the shards").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(e.contains("--resume") && (10..1500).contains(&kept), "{e}");
+    assert!(!stopped.join("gallery.json").exists());
+    let shard_files = |dir: &Path| {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .collect();
+        names.sort();
+        names
+    };
+    let on_disk: usize = shard_files(&stopped)
+        .iter()
+        .map(|p| read_features(p).unwrap().features.rows())
+        .sum();
+    assert_eq!(on_disk, kept, "every row the message counts is in a shard");
+    args.push("--resume".into());
+    let text = ok(&occreid_strings(&args));
+    assert!(text.contains(&format!("resuming: {kept} of 1500 images")), "{text}");
+    let (mut paths, mut rows) = (Vec::new(), Vec::new());
+    for p in shard_files(&stopped) {
+        let f = read_features(&p).unwrap();
+        paths.extend(f.paths);
+        rows.extend(f.features.as_slice().chunks(f.features.cols()).map(<[f32]>::to_vec));
+    }
+    let want: Vec<String> = (0..1500).map(|i| s(&many.join(format!("{i:04}.jpg")))).collect();
+    assert_eq!(paths, want);
+    // One image throughout: every row, before the stop and after the resume, is the same feature.
+    assert!(rows
+        .iter()
+        .all(|r| r.iter().zip(&rows[0]).all(|(a, b)| (a - b).abs() < 1e-5)));
 }

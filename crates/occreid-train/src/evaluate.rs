@@ -167,7 +167,8 @@ pub enum GalleryExtraction {
 
 /// Extracts the samples after the `writer.rows_on_disk()` already in `writer`'s gallery and finishes it,
 /// unless `stop` turns non-zero first: it is read after each batch, and then the rows held in memory are
-/// written as a shard of their own, so an interrupted extraction loses nothing it computed.
+/// written as a shard of their own, so an interrupted extraction loses nothing it computed. `writer` is
+/// new or resumed (no rows held in memory).
 pub fn extract_gallery(
     model: &EmbedFn,
     samples: &[Sample],
@@ -176,7 +177,14 @@ pub fn extract_gallery(
     opts: &ExtractOptions,
     stop: &AtomicUsize,
 ) -> Result<GalleryExtraction, EvalRunError> {
-    let rest = Arc::new(samples.get(writer.rows_on_disk()..).unwrap_or_default().to_vec());
+    let done = writer.rows_on_disk();
+    let Some(rest) = samples.get(done..) else {
+        return Err(EvalRunError::Output(format!(
+            "the gallery's shards hold {done} rows, more than the {} images to extract",
+            samples.len()
+        )));
+    };
+    let rest = Arc::new(rest.to_vec());
     let out = |e: crate::features::FeatureFileError| EvalRunError::Output(e.to_string());
     let mut code = 0;
     if !rest.is_empty() {
@@ -200,7 +208,11 @@ pub fn extract_gallery(
     } else {
         GalleryExtraction::Stopped {
             code,
-            rows_on_disk: writer.suspend().map_err(out)?,
+            rows_on_disk: writer.suspend().map_err(|e| {
+                EvalRunError::Output(format!(
+                    "{e} (while stopping: the shards written before it are kept and --resume continues them)"
+                ))
+            })?,
         }
     })
 }

@@ -277,13 +277,14 @@ impl ShardWriter {
 
     /// Continues the unfinished gallery in `dir` (shards, no manifest) that an interrupted extraction of
     /// `samples` with `card`'s model left: each shard must be that model's and hold the next of `samples`
-    /// in order. Returns the writer, which appends after them, and how many of `samples` they hold.
+    /// in order. The writer appends after them; [`ShardWriter::rows_on_disk`] says how many of `samples`
+    /// they hold.
     pub fn resume(
         dir: &Path,
         shard_rows: usize,
         mut card: Option<ModelCard>,
         samples: &[Sample],
-    ) -> Result<(Self, usize), FeatureFileError> {
+    ) -> Result<Self, FeatureFileError> {
         let werr = |e: std::io::Error| FeatureFileError::Write {
             path: dir.to_path_buf(),
             message: e.to_string(),
@@ -386,7 +387,7 @@ impl ShardWriter {
             shards,
             total: done,
         };
-        Ok((writer, done))
+        Ok(writer)
     }
 
     /// Appends features of `samples` (one row each), writing every shard that fills up.

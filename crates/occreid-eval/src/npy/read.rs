@@ -9,7 +9,7 @@ use crate::Matrix;
 /// Parsed header of an open `.npy` file; the reader is positioned at the first data byte.
 #[derive(Debug)]
 pub struct NpyReader {
-    pub(super) path: PathBuf,
+    path: PathBuf,
     pub dtype: DType,
     pub(super) big_endian: bool,
     pub shape: Vec<usize>,
