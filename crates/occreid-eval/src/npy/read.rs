@@ -218,20 +218,12 @@ impl NpyReader {
 
     /// Reads the next `out.len()` elements (in file order) converting to f32.
     pub fn read_f32_into(&mut self, out: &mut [f32]) -> Result<(), NpyError> {
-        let size = self.dtype.size();
-        let mut bytes = vec![0u8; out.len() * size];
-        self.reader.read_exact(&mut bytes).map_err(io_err(&self.path, "read"))?;
+        let bytes = self.read_bytes(out.len())?;
         let be = self.big_endian;
         match self.dtype {
             DType::F32 => decode(&bytes, out, be, |b| f32::from_bits(u32::from_le_bytes(b))),
             DType::F64 => decode(&bytes, out, be, |b| f64::from_le_bytes(b) as f32),
-            DType::I32 | DType::I64 => {
-                return Err(NpyError::Dtype {
-                    path: self.path.clone(),
-                    found: format!("{:?}", self.dtype).to_lowercase(),
-                    expected: "float32 or float64",
-                })
-            }
+            DType::I32 | DType::I64 => return Err(self.dtype_error("float32 or float64")),
         }
         if let Some(i) = out.iter().position(|v| v.is_nan()) {
             return Err(NpyError::NotANumber {
@@ -242,24 +234,27 @@ impl NpyReader {
         Ok(())
     }
 
-    fn read_i64_all(&mut self, n: usize) -> Result<Vec<i64>, NpyError> {
-        let size = self.dtype.size();
-        let mut bytes = vec![0u8; n * size];
+    /// The next `elements` elements' raw bytes, in file order.
+    fn read_bytes(&mut self, elements: usize) -> Result<Vec<u8>, NpyError> {
+        let mut bytes = vec![0u8; elements * self.dtype.size()];
         self.reader.read_exact(&mut bytes).map_err(io_err(&self.path, "read"))?;
-        let mut out = vec![0i64; n];
-        let be = self.big_endian;
-        match self.dtype {
-            DType::I64 => decode(&bytes, &mut out, be, i64::from_le_bytes),
-            DType::I32 => decode(&bytes, &mut out, be, |b| i32::from_le_bytes(b) as i64),
-            DType::F32 | DType::F64 => {
-                return Err(NpyError::Dtype {
-                    path: self.path.clone(),
-                    found: format!("{:?}", self.dtype).to_lowercase(),
-                    expected: "int64 or int32 (identity / camera labels)",
-                })
-            }
+        Ok(bytes)
+    }
+
+    fn dtype_error(&self, expected: &'static str) -> NpyError {
+        NpyError::Dtype {
+            path: self.path.clone(),
+            found: format!("{:?}", self.dtype).to_lowercase(),
+            expected,
         }
-        Ok(out)
+    }
+
+    /// The length of a 1-D array, or a shape error naming what was expected.
+    fn vector_len(&self, what: &str) -> Result<usize, NpyError> {
+        match self.shape[..] {
+            [n] => Ok(n),
+            _ => Err(self.shape_error(what)),
+        }
     }
 
     /// Rows and columns of a 2-D array, or a shape error.
@@ -306,23 +301,13 @@ pub fn read_f32_array(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>), 
 /// Reads a 1-D float array in float64 (NaN kept: reference files use it to mark "no value").
 pub fn read_f64_vector(path: impl AsRef<Path>) -> Result<Vec<f64>, NpyError> {
     let mut r = NpyReader::open(path)?;
-    let n = match r.shape[..] {
-        [n] => n,
-        _ => return Err(r.shape_error("a 1-D array")),
-    };
-    let mut bytes = vec![0u8; n * r.dtype.size()];
-    r.reader.read_exact(&mut bytes).map_err(io_err(&r.path, "read"))?;
+    let n = r.vector_len("a 1-D array")?;
+    let bytes = r.read_bytes(n)?;
     let mut out = vec![0f64; n];
     match r.dtype {
         DType::F64 => decode(&bytes, &mut out, r.big_endian, f64::from_le_bytes),
         DType::F32 => decode(&bytes, &mut out, r.big_endian, |b| f32::from_le_bytes(b) as f64),
-        DType::I32 | DType::I64 => {
-            return Err(NpyError::Dtype {
-                path: r.path.clone(),
-                found: format!("{:?}", r.dtype).to_lowercase(),
-                expected: "float32 or float64",
-            })
-        }
+        DType::I32 | DType::I64 => return Err(r.dtype_error("float32 or float64")),
     }
     Ok(out)
 }
@@ -330,11 +315,15 @@ pub fn read_f64_vector(path: impl AsRef<Path>) -> Result<Vec<f64>, NpyError> {
 /// Reads a 1-D integer array (i64 or i32), e.g. identity or camera labels.
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<i64>, NpyError> {
     let mut r = NpyReader::open(path)?;
-    let n = match r.shape[..] {
-        [n] => n,
-        _ => return Err(r.shape_error("a 1-D array of labels")),
-    };
-    r.read_i64_all(n)
+    let n = r.vector_len("a 1-D array of labels")?;
+    let bytes = r.read_bytes(n)?;
+    let mut out = vec![0i64; n];
+    match r.dtype {
+        DType::I64 => decode(&bytes, &mut out, r.big_endian, i64::from_le_bytes),
+        DType::I32 => decode(&bytes, &mut out, r.big_endian, |b| i32::from_le_bytes(b) as i64),
+        DType::F32 | DType::F64 => return Err(r.dtype_error("int64 or int32 (identity / camera labels)")),
+    }
+    Ok(out)
 }
 
 /// Reads labels and checks their count against the matrix dimension they describe.
