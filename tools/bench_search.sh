@@ -8,7 +8,8 @@
 #   hnsw search     occreid search --index hnsw            (the index loaded from disk)
 #
 #   tools/bench_search.sh [ROWS ...]      (default 100000; the data goes to $WORK, default a temporary folder)
-#   env: DIM=2048 QUERIES=1000 RECALL=200 EF=64 WORK=<folder kept after the run> EXACT_ONLY=1 (no HNSW)
+#   env: DIM=2048 QUERIES=1000 RECALL=200 EF=64 EFC=200 (the build's efConstruction) M=16
+#        WORK=<folder kept after the run> EXACT_ONLY=1 (no HNSW)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS_LIST="${*:-100000}"
@@ -16,6 +17,8 @@ DIM="${DIM:-2048}"
 QUERIES="${QUERIES:-1000}"
 RECALL="${RECALL:-200}"
 EF="${EF:-64}"
+EFC="${EFC:-200}"
+M="${M:-16}"
 cargo build --release -p occreid-cli --quiet
 BIN="$PWD/target/release/occreid"
 if [ -z "${WORK:-}" ]; then
@@ -56,7 +59,8 @@ for ROWS in $ROWS_LIST; do
     q=(--query-features "$D/queries.safetensors" --gallery "$D/gallery" --top 10 --json)
     measure exact "$BIN" search "${q[@]}" --index exact
     [ -n "${EXACT_ONLY:-}" ] && continue
-    measure "hnsw build" "$BIN" search "${q[@]}" --index hnsw --ef "$EF" --recall "$RECALL" --rebuild-index
+    measure "hnsw build (M $M, efC $EFC)" "$BIN" search "${q[@]}" --index hnsw --ef "$EF" --recall "$RECALL" --rebuild-index \
+        --hnsw-m "$M" --hnsw-ef-construction "$EFC"
     measure "hnsw search" "$BIN" search "${q[@]}" --index hnsw --ef "$EF"
     du -sh "$D/gallery/hnsw" | sed 's/^/   index on disk: /'
 done
