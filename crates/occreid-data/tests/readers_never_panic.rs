@@ -92,6 +92,10 @@ fn write(root: &Path, t: &Tree) {
         if let Some(sub) = sub {
             dir = dir.join(sub);
         }
+        // A random file name can equal a random sub-folder's in the same folder: keep whichever came first.
+        if dir.is_file() || dir.join(name).is_dir() {
+            continue;
+        }
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), b"").unwrap();
     }
