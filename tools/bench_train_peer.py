@@ -50,7 +50,9 @@ def step():
     opt_c.zero_grad()
     with torch.autocast(dev.type, enabled=a.amp):
         score, feat = model(x)
-        loss = ce_ls(score.float(), y) + triplet(feat.float(), y) + 0.0005 * center_loss(feat.float(), y, centers)
+    # The losses in float32 outside autocast, as occreid computes its distances (losses.rs:
+    # `outside_autocast`); in float16 the distances' 1e-12 clamp is 0 and sqrt's gradient there is NaN.
+    loss = ce_ls(score.float(), y) + triplet(feat.float(), y) + 0.0005 * center_loss(feat.float(), y, centers)
     scaler.scale(loss).backward()
     scaler.unscale_(opt_c)  # the centres' true gradient before BoT's 1/0.0005 rescale (as occreid's scaler)
     centers.grad.data *= 1.0 / 0.0005

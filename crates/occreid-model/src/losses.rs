@@ -34,8 +34,21 @@ pub(crate) fn accumulation_kind(t: &Tensor) -> Kind {
 /// near-identical features make the sum cancel, and a different rounding order there changes small
 /// distances, and through them the mining and the gradients, by far more than one ulp.
 pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
-    let (m, n) = (a.size()[0], b.size()[0]);
     let kind = accumulation_kind(a);
+    outside_autocast(|| euclidean_dist_in(&a.to_kind(kind), &b.to_kind(kind), kind))
+}
+
+/// Runs `f` with fp16 autocast switched off (a no-op when it is off), as PyTorch's AMP guide advises for
+/// numerically sensitive regions. The distances need it: under autocast `addmm` runs in float16, where
+/// `|a|^2 + |b|^2 - 2 a.b` cancels at a resolution of ~0.5 and the 1e-12 clamp is 0, so the square root's
+/// gradient at the zero diagonal is infinite and 0 x inf makes every gradient NaN. On an H200, BoT with
+/// `train.amp = true` skipped every update that way and stayed at chance (R1 7.8 vs 91.0 in float32).
+pub(crate) fn outside_autocast<T>(f: impl FnOnce() -> T) -> T {
+    occreid_torch::tch::autocast(false, f)
+}
+
+fn euclidean_dist_in(a: &Tensor, b: &Tensor, kind: Kind) -> Tensor {
+    let (m, n) = (a.size()[0], b.size()[0]);
     let aa = a
         .pow_tensor_scalar(2)
         .sum_dim_intlist(1, true, kind)
@@ -90,6 +103,12 @@ impl CenterLoss {
 }
 
 pub fn center_loss(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
+    // In float32 outside autocast for the reason given at `outside_autocast` (cancellation in addmm).
+    let kind = accumulation_kind(features);
+    outside_autocast(|| center_loss_in(&features.to_kind(kind), targets, &centers.to_kind(kind)))
+}
+
+fn center_loss_in(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
     let b = features.size()[0];
     let classes = centers.size()[0];
     let ff = features

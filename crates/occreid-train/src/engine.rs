@@ -380,6 +380,14 @@ impl Engine {
                 img_per_s = %Rounded(record.images_per_second),
                 "epoch done"
             );
+            if let Some(amp) = &record.amp {
+                tracing::info!(
+                    epoch,
+                    skipped_steps = amp.skipped_steps,
+                    loss_scale = amp.loss_scale,
+                    "fp16 loss scaler"
+                );
+            }
             if let Some(e) = &record.eval {
                 let (r1, map, minp) = (Rounded(e.rank1), Rounded(e.map), Rounded(e.minp));
                 tracing::info!(epoch, rank1 = %r1, map = %map, minp = %minp, "evaluation");

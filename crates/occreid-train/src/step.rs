@@ -50,7 +50,18 @@ pub fn train_step(
         loss: total_value,
     };
     let stepped = match scaler {
-        Some(scaler) if total_value.is_finite() => scaler.backward_and_step(&total, optimizer, lr),
+        Some(scaler) if total_value.is_finite() => {
+            let stepped = scaler.backward_and_step(&total, optimizer, lr);
+            // GradScaler would go on halving the scale and skipping every update, so a run whose fp16
+            // gradients are never finite would train nothing, silently, to its last epoch.
+            if !stepped && scaler.scale < 1.0 {
+                return Err(TrainError::GradientsNonFinite {
+                    epoch: batch.epoch,
+                    loss: total_value,
+                });
+            }
+            stepped
+        }
         // Under fp16 autocast a non-finite loss is the forward overflowing: GradScaler skips such a step
         // and backs off; only a scale that has collapsed means the run itself diverged.
         Some(scaler) => {

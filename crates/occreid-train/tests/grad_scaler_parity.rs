@@ -97,3 +97,66 @@ fn a_non_finite_loss_under_the_scaler_skips_steps_until_the_scale_collapses() {
     let err = train_step(method.as_ref(), &mut opt, None, &batch, 1e-3).unwrap_err();
     assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
 }
+
+/// A finite loss whose gradients are never finite (`sqrt` at 0 behind a zero factor: 0 x inf = NaN, what
+/// float16 distances did on a GPU): GradScaler would skip every update forever; the step instead says so
+/// once the scale has fallen below 1, rather than letting the run train nothing to its last epoch.
+#[test]
+fn finite_losses_with_gradients_never_finite_stop_the_run_once_the_scale_collapses() {
+    use occreid_model::methods::{Method, StepOutput, TrainBatch};
+    use occreid_torch::tch::nn::VarStore;
+    use occreid_torch::tch::Device;
+    use occreid_train::step::train_step;
+    use occreid_train::TrainError;
+
+    struct NanGradients(VarStore, Tensor);
+    impl Method for NanGradients {
+        fn name(&self) -> &'static str {
+            "nan-gradients"
+        }
+        fn var_store(&self) -> &VarStore {
+            &self.0
+        }
+        fn param_groups(&self) -> Vec<ParamGroup> {
+            vec![ParamGroup {
+                name: "model",
+                params: vec![("w".into(), self.1.shallow_clone())],
+                rule: UpdateRule::Main,
+            }]
+        }
+        fn losses(&self, _batch: &TrainBatch) -> StepOutput {
+            StepOutput {
+                terms: vec![("sqrt0", (&self.1 * 0.0).sqrt().sum(Kind::Float))],
+                logits: None,
+            }
+        }
+        fn embed(&self, images: &Tensor) -> Tensor {
+            images.shallow_clone()
+        }
+    }
+    let vs = VarStore::new(Device::Cpu);
+    let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 2.0]));
+    let method = NanGradients(vs, w.shallow_clone());
+    let mut opt = Optimizer::new(method.param_groups(), &OptimConfig::default());
+    let (images, targets) = (
+        Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu)),
+        Tensor::from_slice(&[0i64, 1]),
+    );
+    let batch = TrainBatch {
+        occluded: None,
+        images: &images,
+        targets: &targets,
+        epoch: 3,
+    };
+    let mut scaler = LossScaler {
+        scale: 2.0,
+        ..LossScaler::default()
+    };
+    let step = train_step(&method, &mut opt, Some(&mut scaler), &batch, 1e-3).unwrap();
+    assert!(!step.stepped && step.total == 0.0);
+    assert_eq!(scaler.scale, 1.0);
+    let err = train_step(&method, &mut opt, Some(&mut scaler), &batch, 1e-3).unwrap_err();
+    assert!(matches!(err, TrainError::GradientsNonFinite { epoch: 3, .. }), "{err}");
+    assert!(err.to_string().contains("train.amp = false"), "{err}");
+    assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![1.0, 2.0], "no update was taken");
+}
