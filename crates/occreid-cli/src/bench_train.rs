@@ -107,10 +107,10 @@ pub fn run(a: Args) -> Result<()> {
 
     let xe = Tensor::randn([a.extract_batch, 3, a.height, a.width], (Kind::Float, device));
     let amp = scaler.is_some();
-    tch::no_grad(|| tch::autocast(amp, || (0..a.warmup).for_each(|_| drop(method.embed(&xe)))));
+    tch::no_grad(|| occreid_torch::amp::autocast(amp, || (0..a.warmup).for_each(|_| drop(method.embed(&xe)))));
     sync();
     let t = Instant::now();
-    tch::no_grad(|| tch::autocast(amp, || (0..a.steps).for_each(|_| drop(method.embed(&xe)))));
+    tch::no_grad(|| occreid_torch::amp::autocast(amp, || (0..a.steps).for_each(|_| drop(method.embed(&xe)))));
     sync();
     let extract_ips = (a.steps as i64 * a.extract_batch) as f64 / t.elapsed().as_secs_f64();
     println!(

@@ -114,7 +114,9 @@ impl NonLocal {
         let g = pool(x.apply(&self.g)).flatten(2, -1).permute([0, 2, 1]);
         let theta = x.apply(&self.theta).flatten(2, -1).permute([0, 2, 1]);
         let phi = pool(x.apply(&self.phi)).flatten(2, -1);
-        let attention = theta.matmul(&phi).softmax(-1, theta.kind());
+        // Softmax in float32 (float64 stays float64) also under fp16 autocast, as PyTorch's `F.softmax` is
+        // there: the scores are not scaled by 1/sqrt(d), and in float16 they would overflow first.
+        let attention = theta.matmul(&phi).softmax(-1, crate::losses::accumulation_kind(&theta));
         let y = attention
             .matmul(&g)
             .permute([0, 2, 1])

@@ -38,13 +38,13 @@ pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
     outside_autocast(|| euclidean_dist_in(&a.to_kind(kind), &b.to_kind(kind), kind))
 }
 
-/// Runs `f` with fp16 autocast switched off (a no-op when it is off), as PyTorch's AMP guide advises for
-/// numerically sensitive regions. The distances need it: under autocast `addmm` runs in float16, where
-/// `|a|^2 + |b|^2 - 2 a.b` cancels at a resolution of ~0.5 and the 1e-12 clamp is 0, so the square root's
-/// gradient at the zero diagonal is infinite and 0 x inf makes every gradient NaN. On an H200, BoT with
-/// `train.amp = true` skipped every update that way and stayed at chance (R1 7.8 vs 91.0 in float32).
+/// Runs `f` with fp16 autocast switched off (a no-op when it is off). The distances need it: under autocast
+/// `addmm` runs in float16, where `|a|^2 + |b|^2 - 2 a.b` cancels at a resolution of ~0.5 and the 1e-12
+/// clamp is 0, so the square root's gradient at the zero diagonal is infinite and 0 x inf makes every
+/// gradient NaN. On an H200, BoT with `train.amp = true` skipped every update that way and stayed at chance
+/// (R1 7.8 vs 91.0 in float32).
 pub(crate) fn outside_autocast<T>(f: impl FnOnce() -> T) -> T {
-    occreid_torch::tch::autocast(false, f)
+    occreid_torch::amp::full_precision(f)
 }
 
 fn euclidean_dist_in(a: &Tensor, b: &Tensor, kind: Kind) -> Tensor {
@@ -105,27 +105,24 @@ impl CenterLoss {
 pub fn center_loss(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
     // In float32 outside autocast for the reason given at `outside_autocast` (cancellation in addmm).
     let kind = accumulation_kind(features);
-    outside_autocast(|| center_loss_in(&features.to_kind(kind), targets, &centers.to_kind(kind)))
+    outside_autocast(|| center_loss_in(&features.to_kind(kind), targets, &centers.to_kind(kind), kind))
 }
 
-fn center_loss_in(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
+fn center_loss_in(features: &Tensor, targets: &Tensor, centers: &Tensor, kind: Kind) -> Tensor {
     let b = features.size()[0];
     let classes = centers.size()[0];
     let ff = features
         .pow_tensor_scalar(2)
-        .sum_dim_intlist(1, true, Kind::Float)
+        .sum_dim_intlist(1, true, kind)
         .expand([b, classes], false);
     let cc = centers
         .pow_tensor_scalar(2)
-        .sum_dim_intlist(1, true, Kind::Float)
+        .sum_dim_intlist(1, true, kind)
         .expand([classes, b], false)
         .transpose(0, 1);
     // BoT's `addmm(distmat, x, centers.t(), beta=1, alpha=-2)`, as in `euclidean_dist`.
     let distmat = (ff + cc).addmm(&(features * -2.0), &centers.transpose(0, 1));
     let class_ids = Tensor::arange(classes, (Kind::Int64, features.device()));
-    let mask = targets
-        .unsqueeze(1)
-        .eq_tensor(&class_ids.unsqueeze(0))
-        .to_kind(Kind::Float);
-    (distmat * mask).clamp(1e-12, 1e12).sum(Kind::Float) / b as f64
+    let mask = targets.unsqueeze(1).eq_tensor(&class_ids.unsqueeze(0)).to_kind(kind);
+    (distmat * mask).clamp(1e-12, 1e12).sum(kind) / b as f64
 }

@@ -1,6 +1,8 @@
 //! Device selection and a link self-check for the tch-based crates.
 pub use tch;
 
+pub mod amp;
+
 use tch::Device;
 
 /// Which device a command asked for (`--device auto|cpu|cuda`).

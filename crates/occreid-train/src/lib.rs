@@ -89,8 +89,9 @@ pub enum TrainError {
     #[error("training diverged at epoch {epoch}: loss = {loss}")]
     Diverged { epoch: usize, loss: f64 },
     #[error(
-        "fp16 training stopped at epoch {epoch}: the gradients were non-finite at every step until the loss \
-         scale fell below 1 (loss = {loss}, finite); train in float32 with train.amp = false"
+        "fp16 training stopped at epoch {epoch}: the loss scaler kept skipping updates on non-finite \
+         gradients until its scale fell below 1 (this step's loss, {loss}, was finite); train in float32 with \
+         train.amp = false"
     )]
     GradientsNonFinite { epoch: usize, loss: f64 },
     #[error("{path}: {source}")]

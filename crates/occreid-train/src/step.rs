@@ -1,6 +1,6 @@
 //! One optimisation step of any method, with or without fp16 loss scaling.
 use occreid_model::methods::{Method, TrainBatch};
-use occreid_torch::tch::{self, Device, Kind, Tensor};
+use occreid_torch::tch::{Device, Kind, Tensor};
 
 use crate::optim::{LossScaler, Optimizer};
 use crate::TrainError;
@@ -26,7 +26,7 @@ pub fn train_step(
     lr: f64,
 ) -> Result<StepResult, TrainError> {
     optimizer.zero_grad();
-    let out = tch::autocast(scaler.is_some(), || method.losses(batch));
+    let out = occreid_torch::amp::autocast(scaler.is_some(), || method.losses(batch));
     let device = batch.images.device();
     let mut total = Tensor::zeros([], (Kind::Float, device));
     let mut readout = Vec::with_capacity(out.terms.len() + 2);
