@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The CUDA / AMP measurements (BENCHMARKS.md "GPU"), as one script for a lent GPU machine that has
-# PyTorch but no cargo: build here (`cargo build --release -p occreid-cli`), copy the binary into an
-# ignored folder of the checkout (`mkdir -p gpu && strip -o gpu/occreid target/release/occreid && strip -o gpu/occreid-full target/release/occreid-full`; add `/gpu/` to
-# .git/info/exclude), carry `gpu`, and run `tools/bench_gpu.sh gpu/occreid` from the repository root there.
-# The binary links the libtorch of that machine's PyTorch (same 2.11 release) through LD_LIBRARY_PATH; the
-# PyTorch peers run with its python3 (the peers' `.venv/bin/python` is linked to it when no venv is there).
+# PyTorch but no cargo: build here (`cargo build --release -p occreid-cli`), copy both binaries, stripped,
+# into an ignored folder of the checkout (`mkdir -p gpu && for b in occreid occreid-full; do strip -o gpu/$b
+# target/release/$b; done`; add `/gpu/` to .git/info/exclude), carry `gpu`, and run
+# `tools/bench_gpu.sh gpu/occreid` from the repository root there. The binary links the libtorch of that
+# machine's PyTorch (same 2.11 release) through LD_LIBRARY_PATH; the PyTorch peers run with its python3
+# (a `.venv/bin/python` wrapper calling it is written when no venv is there).
 #
 #   1. `occreid demo --set train.device=cuda --set train.amp=true`: the three methods trained end to end on
 #      the GPU in fp16 mixed precision (synthetic data, ResNet-18, 128x64), with evaluation;

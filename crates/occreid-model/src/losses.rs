@@ -1,5 +1,6 @@
 //! Re-ID losses with the exact forms of reid-strong-baseline (`layers/triplet_loss.py`,
 //! `layers/center_loss.py`).
+use occreid_torch::amp::full_precision;
 use occreid_torch::tch::nn::{self, Init};
 use occreid_torch::tch::{Kind, Reduction, Tensor};
 
@@ -33,18 +34,14 @@ pub(crate) fn accumulation_kind(t: &Tensor) -> Kind {
 /// Evaluated as BoT does, `addmm(|a|^2 + |b|^2, a, b^T, beta=1, alpha=-2)` (scaling `a` by -2 is exact):
 /// near-identical features make the sum cancel, and a different rounding order there changes small
 /// distances, and through them the mining and the gradients, by far more than one ulp.
+///
+/// In float32 (float64 stays float64) with fp16 autocast switched off: under autocast `addmm` runs in
+/// float16, where the sum cancels at a resolution of ~0.5 and the 1e-12 clamp is 0, so the square root's
+/// gradient at the zero diagonal is infinite and 0 x inf makes every gradient NaN. On an H200, BoT with
+/// `train.amp = true` skipped every update that way and stayed at chance (R1 7.8 vs 91.0 in float32).
 pub fn euclidean_dist(a: &Tensor, b: &Tensor) -> Tensor {
     let kind = accumulation_kind(a);
-    outside_autocast(|| euclidean_dist_in(&a.to_kind(kind), &b.to_kind(kind), kind))
-}
-
-/// Runs `f` with fp16 autocast switched off (a no-op when it is off). The distances need it: under autocast
-/// `addmm` runs in float16, where `|a|^2 + |b|^2 - 2 a.b` cancels at a resolution of ~0.5 and the 1e-12
-/// clamp is 0, so the square root's gradient at the zero diagonal is infinite and 0 x inf makes every
-/// gradient NaN. On an H200, BoT with `train.amp = true` skipped every update that way and stayed at chance
-/// (R1 7.8 vs 91.0 in float32).
-pub(crate) fn outside_autocast<T>(f: impl FnOnce() -> T) -> T {
-    occreid_torch::amp::full_precision(f)
+    full_precision(|| euclidean_dist_in(&a.to_kind(kind), &b.to_kind(kind), kind))
 }
 
 fn euclidean_dist_in(a: &Tensor, b: &Tensor, kind: Kind) -> Tensor {
@@ -103,9 +100,9 @@ impl CenterLoss {
 }
 
 pub fn center_loss(features: &Tensor, targets: &Tensor, centers: &Tensor) -> Tensor {
-    // In float32 outside autocast for the reason given at `outside_autocast` (cancellation in addmm).
+    // In float32 outside autocast, for the reason given at `euclidean_dist` (cancellation in addmm).
     let kind = accumulation_kind(features);
-    outside_autocast(|| center_loss_in(&features.to_kind(kind), targets, &centers.to_kind(kind), kind))
+    full_precision(|| center_loss_in(&features.to_kind(kind), targets, &centers.to_kind(kind), kind))
 }
 
 fn center_loss_in(features: &Tensor, targets: &Tensor, centers: &Tensor, kind: Kind) -> Tensor {
