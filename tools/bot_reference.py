@@ -19,7 +19,9 @@ import torchvision
 
 def ce_ls(x, y, eps=0.1):
     log_probs = F.log_softmax(x, dim=1)
-    t = torch.zeros_like(log_probs).scatter_(1, y.unsqueeze(1), 1)
+    # float32 whatever the logits' dtype, as BoT's `torch.zeros(log_probs.size())` (spec §3.11 item 4): in a
+    # float64 run the smoothed weights are float32 numbers.
+    t = torch.zeros(log_probs.size(), device=x.device).scatter_(1, y.unsqueeze(1), 1)
     t = (1 - eps) * t + eps / x.size(1)
     return (-t * log_probs).mean(0).sum()
 

@@ -1,4 +1,4 @@
-"""Parity fixture for whole BoT training steps (torch 2.11 / torchvision 0.26, CPU, float32).
+"""Parity fixture for whole BoT training steps (torch 2.11 / torchvision 0.26, CPU, float32 or float64).
 
 Builds reid-strong-baseline's model (spec §1.1) on torchvision's resnet18 in BoT form (no stem ReLU, last
 stride 1) + BNNeck (frozen zero bias) + bias-free classifier, and runs its trainer step
@@ -11,11 +11,17 @@ flat element k: u = ((k * 7919 + t * 104729) % 2001 - 1000) / 1000; running_var 
 running_mean u / 10, tensors with >= 2 dims u / sqrt(fan_in), other `weight`s 1 + u / 10, other tensors
 u / 10, except bottleneck.bias = 0. Input of step s, element k: ((k * 31 + s * 17) % 255) / 127.5 - 1.
 
-Writes crates/occreid-train/tests/fixtures/bot_train_steps.json.
-Run: .venv/bin/python tools/gen_train_step_fixtures.py
+Why float64 too: three float32 steps amplify the last-bit differences between two CPUs' float32 kernels
+(libtorch picks kernels per CPU; measured: step 2's id loss 1.5e-4 apart between an Intel Xeon fixture and an
+AMD EPYC run), so the trajectory is compared in float64, where the same amplification stays near 1e-10; the
+float32 file keeps the first step (one forward and backward, no amplification) and the optimiser replay.
+
+Writes crates/occreid-train/tests/fixtures/bot_train_steps.json (float32) or bot_train_steps_f64.json.
+Run: .venv/bin/python tools/gen_train_step_fixtures.py [float32|float64]  (needs bootstrap.sh --peers)
 """
 import json
 import pathlib
+import sys
 
 import numpy as np
 import torch
@@ -23,12 +29,15 @@ import torch
 from bot_reference import Baseline, CenterLoss, ce_ls, lr_at, triplet
 
 torch.use_deterministic_algorithms(True)
-out = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-train/tests/fixtures/bot_train_steps.json"
+dtype_name = sys.argv[1] if len(sys.argv) > 1 else "float32"
+dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+fixtures = pathlib.Path(__file__).resolve().parent.parent / "crates/occreid-train/tests/fixtures"
+out = fixtures / ("bot_train_steps.json" if dtype == torch.float32 else "bot_train_steps_f64.json")
 B, C, H, W, STEPS = 8, 4, 64, 32, 3
 labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
 
 
-model, center = Baseline(C, classifier_std=None), CenterLoss(C, 512, init=torch.zeros)
+model, center = Baseline(C, classifier_std=None).to(dtype), CenterLoss(C, 512, init=torch.zeros).to(dtype)
 tensors = {**model.state_dict(), **{"center_loss." + k: v for k, v in center.state_dict().items()}}
 names = sorted(n for n in tensors if not n.endswith("num_batches_tracked"))
 with torch.no_grad():
@@ -48,6 +57,7 @@ with torch.no_grad():
             x = 1 + u / 10
         else:
             x = u / 10
+        # float32-rounded in either dtype: the Rust side builds the same values as f32.
         v.copy_(torch.from_numpy(x.astype(np.float32).reshape(v.shape)))
 
 
@@ -65,6 +75,7 @@ for s in range(STEPS):
         g["lr"] = lr(s + 1)
     n = B * 3 * H * W
     img = torch.from_numpy((((np.arange(n) * 31 + s * 17) % 255) / 127.5 - 1).astype(np.float32).reshape(B, 3, H, W))
+    img = img.to(dtype)
     opt.zero_grad()
     opt_center.zero_grad()
     score, feat = model(img)
@@ -86,6 +97,11 @@ for name in names:
     summary[name] = {"sum": v.sum().item(), "abs_sum": v.abs().sum().item(), "head": v[:16].tolist()}
     if name in full:
         summary[name]["values"] = v.tolist()
+if dtype == torch.float64:
+    json.dump({"B": B, "C": C, "H": H, "W": W, "dtype": dtype_name, "labels": labels.tolist(), "steps": steps,
+               "final": summary}, open(out, "w"))
+    print("wrote", out, out.stat().st_size, "bytes")
+    sys.exit(0)
 # The optimisers alone: 8 steps on 48 values with gradients spanning 1e-7..1e1 (Adam's eps regime included).
 g = torch.Generator().manual_seed(0)
 p0 = torch.randn(48, generator=g)

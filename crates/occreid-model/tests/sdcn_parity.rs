@@ -50,14 +50,23 @@ fn non_local_block_matches_the_authors_in_train_and_eval_mode() {
     let (z, w_y) = no_grad(|| nl.forward_t(&x, false));
     assert!((&z - npy("non_local/z_eval.npy")).abs().max().double_value(&[]) <= 1e-6);
     assert!((&w_y - npy("non_local/W_y_eval.npy")).abs().max().double_value(&[]) <= 1e-6);
-    // Train mode in float32 at the README's abs 1e-4, and in float64 at rel 1e-9.
-    let (z, _) = no_grad(|| nl.forward_t(&x, true));
-    assert!((&z - npy("non_local/z_train.npy")).abs().max().double_value(&[]) <= 1e-4);
+    // Train mode in float64 at rel 1e-9, and in float32 against the float64 result: train-mode BN at batch
+    // 2 and the unscaled softmax make float32 ill-conditioned here (the authors' own float32 run is 2.85e-5
+    // from their float64 one, ours on an AMD EPYC 2.85e-5 too), so each CPU's float32 kernels land ~3e-5
+    // from the truth in their own way; compared with the truth rather than with another CPU's float32 run,
+    // abs 1e-4 keeps a margin of 3.5.
+    let (z32, _) = no_grad(|| nl.forward_t(&x, true));
     let mut vs = vs;
     load_module(&vs, "non_local", "nonlocal", "nl.", same);
     vs.double();
     let (z, w_y) = no_grad(|| nl.forward_t(&x.to_kind(Kind::Double), true));
-    assert_close("z train f64", &z, &npy("non_local/z_train_f64.npy"), 1e-9);
+    let z_train_f64 = npy("non_local/z_train_f64.npy");
+    let f32_error = (z32.to_kind(Kind::Double) - &z_train_f64).abs().max().double_value(&[]);
+    assert!(
+        f32_error <= 1e-4,
+        "float32 train-mode z is {f32_error} from the float64 reference"
+    );
+    assert_close("z train f64", &z, &z_train_f64, 1e-9);
     assert_close("W_y train f64", &w_y, &npy("non_local/W_y_train_f64.npy"), 1e-9);
     // The W-BN's running statistics after one train pass (momentum 0.1, unbiased variance).
     let stats = json("non_local.json");

@@ -28,10 +28,17 @@ pub fn train_step(
     optimizer.zero_grad();
     let out = occreid_torch::amp::autocast(scaler.is_some(), || method.losses(batch));
     let device = batch.images.device();
-    let mut total = Tensor::zeros([], (Kind::Float, device));
+    // float32 (fp16 terms under autocast are summed in float32), or float64 when the model runs in float64
+    // (the trajectory parity test compares the reported terms far below float32's 7 digits).
+    let kind = if out.terms.iter().any(|(_, t)| t.kind() == Kind::Double) {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
+    let mut total = Tensor::zeros([], (kind, device));
     let mut readout = Vec::with_capacity(out.terms.len() + 2);
     for (_, t) in &out.terms {
-        let t = t.to_kind(Kind::Float);
+        let t = t.to_kind(kind);
         readout.push(t.detach().to_kind(Kind::Double));
         total += t;
     }
