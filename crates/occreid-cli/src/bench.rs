@@ -287,7 +287,7 @@ fn synthetic_features(a: SyntheticArgs) -> Result<()> {
             .collect()
     };
     let mut writer = ShardWriter::create(&gallery, a.shard_rows, Some(card.clone()))?;
-    let bar = occreid_train::evaluate::progress_bar(a.rows as u64, "features");
+    let bar = occreid_train::progress::bar(a.rows as u64, "features");
     for first in (0..a.rows).step_by(a.shard_rows) {
         let n = a.shard_rows.min(a.rows - first);
         let (m, pids) = gen.block(0, first as u64, n);

@@ -86,7 +86,7 @@ pub fn run(a: Args) -> Result<()> {
     let camera = |stream: u64, row: usize| (mix64(a.seed ^ mix64(stream) ^ row as u64) % s.cameras) as i64;
     let out = |name: &str| -> PathBuf { a.out.join(name) };
 
-    let bar = occreid_train::evaluate::progress_bar((s.queries + s.gallery + s.distractors) as u64, "features");
+    let bar = occreid_train::progress::bar((s.queries + s.gallery + s.distractors) as u64, "features");
     let q_pids = write_features(&out("q_feats.npy"), s.queries, a.dim, |first, n| {
         let (m, pids) = people.block(1, first as u64, n);
         bar.inc(n as u64);

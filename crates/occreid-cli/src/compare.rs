@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use occreid_model::methods;
 use occreid_report::{Chart, Comparison, ComparisonCell, ComparisonRow, RankGroup, RankList, Report, Series};
 use occreid_train::config;
-use occreid_train::robustness::OcclusionResult;
+use occreid_train::robustness::{OcclusionResult, SHOWCASE_RATIO};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -366,9 +366,119 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn load_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
-    let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
+    let mut runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
     check_comparable(&runs)?;
+    name_as_the_papers_do(&mut runs);
     Ok(runs)
+}
+
+/// Labels runs by their method as the papers name it ("SDCN + VGN"); where two runs share a method, by
+/// the method and the run folder ("BoT (bot_seed1)").
+fn name_as_the_papers_do(runs: &mut [Run]) {
+    let paper = |r: &Run| methods::paper_name(&r.summary.method).to_string();
+    let names: Vec<String> = runs.iter().map(paper).collect();
+    for (r, name) in runs.iter_mut().zip(&names) {
+        r.label = if names.iter().filter(|n| *n == name).count() == 1 {
+            name.clone()
+        } else {
+            format!("{name} ({})", r.label)
+        };
+    }
+}
+
+/// R1 of each run on the holistic queries and at the showcase ratio (30 %) of each occluder kind: the
+/// settings, and per run its label and values (None where a run lacks the setting).
+fn headline(runs: &[Run]) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
+    let shown: Vec<&OcclusionResult> = runs[0]
+        .summary
+        .occlusion
+        .iter()
+        .filter(|o| (o.ratio - SHOWCASE_RATIO).abs() < 1e-9)
+        .collect();
+    let mut settings = vec!["holistic".to_string()];
+    settings.extend(shown.iter().map(|o| o.setting()));
+    let rows = runs
+        .iter()
+        .map(|r| {
+            let mut values = vec![r.summary.holistic.cmc.first().copied()];
+            values.extend(shown.iter().map(|want| {
+                r.summary
+                    .occlusion
+                    .iter()
+                    .find(|o| o.setting() == want.setting())
+                    .map(|o| o.rank1)
+            }));
+            (r.label.clone(), values)
+        })
+        .collect();
+    (settings, rows)
+}
+
+/// One sentence on what to look at: the occluded setting whose cost (holistic R1 minus occluded R1)
+/// differs most between the runs, with each run's cost there, from the least hurt to the most.
+fn what_to_look_at(runs: &[Run]) -> Option<String> {
+    if runs.len() < 2 {
+        return None;
+    }
+    let (settings, rows) = headline(runs);
+    let costs = |c: usize| -> Vec<(&str, f64, f64)> {
+        rows.iter()
+            .filter_map(|(label, v)| Some((label.as_str(), v[0]?, v[0]? - v[c]?)))
+            .collect()
+    };
+    let spread = |col: &[(&str, f64, f64)]| {
+        let (lo, hi) = col
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.2), hi.max(c.2)));
+        hi - lo
+    };
+    let (widest, _) = (1..settings.len())
+        .map(|c| (c, spread(&costs(c))))
+        .filter(|(_, s)| s.is_finite())
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let mut col = costs(widest);
+    col.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let each: Vec<String> = col
+        .iter()
+        .enumerate()
+        .map(|(k, (label, holistic, cost))| {
+            let unit = if k == 0 { " points of R1" } else { "" };
+            format!("{label} {:.0}{unit} (of {:.1} holistic)", cost * 100.0, holistic * 100.0)
+        })
+        .collect();
+    Some(format!(
+        "What separates the methods here: {} of the query costs {}.",
+        settings[widest],
+        each.join(", ")
+    ))
+}
+
+/// The headline table as text for a terminal: R1 per run, holistic and at 30 % of each occluder kind, and
+/// the sentence on what to look at.
+pub(crate) fn headline_text(dirs: &[PathBuf]) -> Result<String> {
+    let runs = load_runs(dirs)?;
+    let (settings, rows) = headline(&runs);
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(6);
+    let mut out = format!("{:<width$}", "R1 (%)");
+    for s in &settings {
+        out.push_str(&format!("  {s:>24}"));
+    }
+    out.push('\n');
+    for (label, values) in &rows {
+        out.push_str(&format!("{label:<width$}"));
+        for v in values {
+            match v {
+                Some(x) => out.push_str(&format!("  {:>24.2}", x * 100.0)),
+                None => out.push_str(&format!("  {:>24}", "-")),
+            }
+        }
+        out.push('\n');
+    }
+    if let Some(sentence) = what_to_look_at(&runs) {
+        out.push_str(&sentence);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// The comparison page of finished runs (what `occreid demo` writes as its report).
@@ -379,10 +489,11 @@ pub(crate) fn write_comparison(dirs: &[PathBuf], out: &Path, queries: usize) -> 
 
 fn write_page(out: &Path, runs: &[Run], comparison: Comparison, queries: usize) -> Result<()> {
     let t = &runs[0].test_set;
-    let mut notes = vec![format!(
+    let mut notes: Vec<String> = what_to_look_at(runs).into_iter().collect();
+    notes.push(format!(
         "test set: {} ({} queries, {} gallery; fingerprint {})",
         t.dataset, t.queries, t.gallery, t.fingerprint
-    )];
+    ));
     notes.extend(runs.iter().map(|r| {
         format!(
             "{}: method {}, {} epochs ({})",
@@ -405,4 +516,74 @@ fn write_page(out: &Path, runs: &[Run], comparison: Comparison, queries: usize) 
         ..Report::default()
     };
     crate::run_report::write(out, &report)
+}
+
+#[cfg(test)]
+mod tests {
+    use occreid_data::occluders::{OccluderKind, Position};
+
+    use super::*;
+
+    fn run(folder: &str, method: &str, holistic: f64, occluded: [f64; 2]) -> Run {
+        let occlusion = [OccluderKind::SolidBox, OccluderKind::NoiseBox]
+            .into_iter()
+            .zip(occluded)
+            .map(|(kind, rank1)| OcclusionResult {
+                kind,
+                ratio: 0.3,
+                position: Position::Bottom,
+                rank1,
+                map: rank1,
+                minp: rank1,
+                rankings: Vec::new(),
+            })
+            .collect();
+        Run {
+            label: folder.into(),
+            dir: folder.into(),
+            summary: Summary {
+                method: method.into(),
+                epochs: 1,
+                holistic: Metrics {
+                    cmc: vec![holistic],
+                    map: holistic,
+                },
+                reranked: None,
+                occlusion,
+                test_set: None,
+                occlusion_seed: Some(0),
+                showcase: Vec::new(),
+            },
+            test_set: TestSet {
+                dataset: "market1501".into(),
+                queries: 1,
+                gallery: 1,
+                fingerprint: "f".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn runs_are_named_as_the_papers_do_and_the_widest_setting_is_the_one_to_look_at() {
+        let mut runs = vec![
+            run("bot", "bot", 0.8776, [0.551, 0.1184]),
+            run("sdcn_vgn", "sdcn_vgn", 0.751, [0.4735, 0.4408]),
+            run("igoas", "igoas", 0.8939, [0.502, 0.1265]),
+        ];
+        name_as_the_papers_do(&mut runs);
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["BoT", "SDCN + VGN", "IGOAS"]);
+        // Costs: solid box BoT 32.7, SDCN 27.8, IGOAS 39.2 (spread 11.4); noise box 75.9, 31.0, 76.7 (45.7).
+        assert_eq!(
+            what_to_look_at(&runs).unwrap(),
+            "What separates the methods here: noise_box bottom 30% of the query costs SDCN + VGN 31 points of R1 \
+             (of 75.1 holistic), BoT 76 (of 87.8 holistic), IGOAS 77 (of 89.4 holistic)."
+        );
+        // Two runs of one method keep their folders apart.
+        let mut twins = vec![run("a", "bot", 0.5, [0.1, 0.2]), run("b", "bot", 0.6, [0.1, 0.2])];
+        name_as_the_papers_do(&mut twins);
+        assert_eq!(twins[0].label, "BoT (a)");
+        assert_eq!(twins[1].label, "BoT (b)");
+        assert_eq!(what_to_look_at(&twins[..1]), None);
+    }
 }

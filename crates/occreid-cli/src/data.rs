@@ -70,6 +70,14 @@ pub struct SynthArgs {
     images_per_id: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Image height in pixels (width: --width)
+    #[arg(long, default_value_t = SynthOptions::default().height)]
+    height: u32,
+    #[arg(long, default_value_t = SynthOptions::default().width)]
+    width: u32,
+    /// Probability that an image has an obstacle in front of the person
+    #[arg(long, default_value_t = SynthOptions::default().occlusion)]
+    occlusion: f32,
 }
 
 pub fn run(c: Command) -> Result<()> {
@@ -136,8 +144,12 @@ fn run_synth(a: SynthArgs) -> Result<()> {
         cameras: a.cameras,
         images_per_id: a.images_per_id,
         seed: a.seed,
+        height: a.height,
+        width: a.width,
+        occlusion: a.occlusion,
         ..SynthOptions::default()
     };
+    opts.validate()?;
     let t = Instant::now();
     let s = generate(&a.out, &opts)?;
     println!(

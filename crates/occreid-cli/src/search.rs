@@ -172,7 +172,7 @@ fn ensure_index(gallery: &mut Gallery, a: &SearchArgs) -> Result<(bool, f64)> {
         ef_construction: a.hnsw_ef_construction,
     };
     let mut builder = hnsw::Builder::new(gallery.rows, gallery.dim, params)?;
-    let bar = occreid_train::evaluate::progress_bar(gallery.rows as u64, "index");
+    let bar = occreid_train::progress::bar(gallery.rows as u64, "index");
     const CHUNK: usize = 4096;
     for i in 0..gallery.num_shards() {
         let shard = gallery.shard(i)?;

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use occreid_model::methods;
 use occreid_train::checkpoint;
-use occreid_train::engine::{load_split, test_set_fingerprint};
+use occreid_train::engine::{device_name, load_split, test_set_fingerprint};
 use occreid_train::lock::RunLock;
 use occreid_train::robustness::{occlusion_suite, OcclusionResult};
 use occreid_train::{config, Engine};
@@ -106,6 +106,9 @@ fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<Pa
             k + 1,
             stage.method
         );
+        if count > 1 {
+            occreid_train::progress::set_stage(&format!("stage {} of {count} ({})", k + 1, stage.method));
+        }
         if dir.join("summary.json").exists() {
             println!(
                 "stage {} ({}) already finished in {}",
@@ -145,7 +148,7 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
     let started = Instant::now();
     let c = engine.config().clone();
     println!(
-        "training {} ({:?}, {}x{}) on {} ({} train images, {} ids) for {} epochs on {:?} -> {}",
+        "training {} ({:?}, {}x{}) on {} ({} train images, {} ids) for {} epochs on {} -> {}",
         c.method,
         c.model.backbone,
         c.data.height,
@@ -154,7 +157,7 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
         engine.split().train.len(),
         engine.split().num_train_pids(),
         c.train.epochs,
-        engine.device(),
+        device_name(engine.device()),
         out.display()
     );
     engine.set_interrupt(crate::interrupt::flag().context("installing the Ctrl-C handler")?);
@@ -221,10 +224,10 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
             engine.split().gallery.len()
         ),
         format!(
-            "training time {:.0} s (this session: {:.0} s after training); device {:?}",
+            "training time {:.0} s (this session: {:.0} s after training); device {}",
             records.iter().map(|r| r.seconds).sum::<f64>(),
             started.elapsed().as_secs_f64(),
-            engine.device()
+            device_name(engine.device())
         ),
         format!(
             "evaluated: {} (epoch {}), trained with {}",

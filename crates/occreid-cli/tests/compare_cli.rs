@@ -59,11 +59,13 @@ fn compare_puts_runs_side_by_side_and_refuses_what_differs() {
     }
     assert_eq!(json["runs"][1]["method"], "igoas");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("bot (baseline)</th>") && html.contains("igoas</th>"));
+    // The runs are named as the papers name their methods, and one sentence says where they differ most.
+    assert!(html.contains("BoT (baseline)</th>") && html.contains("IGOAS</th>"));
+    assert!(html.contains("What separates the methods here:"), "the sentence on what to look at");
     assert_eq!(html.matches("<svg").count(), 4, "R1 and mAP for each of the two kinds");
-    assert!(html.contains("bot · clean") && html.contains("igoas · clean"));
+    assert!(html.contains("BoT · clean") && html.contains("IGOAS · clean"));
     // The settings are taken in turn: every occluder kind gets a query.
-    assert!(html.contains("igoas · solid_box bottom 30%") && html.contains("igoas · pedestrian bottom 30%"));
+    assert!(html.contains("IGOAS · solid_box bottom 30%") && html.contains("IGOAS · pedestrian bottom 30%"));
 
     // The page is not overwritten unless asked.
     let e = failed(&occreid(&["compare", b, i, "--out", p]));

@@ -105,6 +105,16 @@ pub fn resolve_device(name: &str) -> Result<Device, TrainError> {
     Ok(name.parse::<DeviceChoice>()?.resolve()?)
 }
 
+/// `cpu` or `cuda:N`, as PyTorch names devices.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(n) => format!("cuda:{n}"),
+        Device::Mps => "mps".into(),
+        Device::Vulkan => "vulkan".into(),
+        Device::Cpu => "cpu".into(),
+    }
+}
+
 pub struct Engine {
     cfg: TrainConfig,
     method: Box<dyn Method>,
@@ -208,6 +218,15 @@ impl Engine {
         if cfg.train.threads > 0 {
             tch::set_num_threads(cfg.train.threads as i32);
         }
+        // Before anything slow: what the run will train on, so a wrong device is seen at once.
+        tracing::info!(
+            device = %device_name(device),
+            requested = %cfg.train.device,
+            threads = tch::get_num_threads(),
+            amp = if cfg.train.amp && device.is_cuda() { "fp16 autocast" } else { "off (float32)" },
+            "{} run",
+            cfg.method
+        );
         if split.train.is_empty() {
             return Err(TrainError::Data("the training split is empty".into()));
         }
@@ -435,7 +454,7 @@ impl Engine {
                 skip_unreadable: self.cfg.data.skip_bad_images,
             },
         )?;
-        let bar = evaluate::progress_bar(n_batches as u64, &format!("epoch {epoch}"));
+        let bar = crate::progress::bar(n_batches as u64, &format!("epoch {epoch}"));
         bar.set_position(progress.batches_done as u64);
         let start = Instant::now();
         let seconds_before = progress.seconds;
@@ -499,6 +518,7 @@ impl Engine {
                 p.correct as f64 / p.images as f64
             ));
             bar.inc(1);
+            crate::progress::training_step_done(&self.cfg.method);
             let code = self.interrupt_code();
             let every = self.cfg.train.checkpoint_every_steps;
             let periodic = every > 0 && self.global_batch.is_multiple_of(every);

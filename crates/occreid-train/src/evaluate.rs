@@ -4,7 +4,6 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use occreid_data::loader::{Loader, LoaderOptions, Transform};
 use occreid_data::{Sample, TestTransform};
 use occreid_eval::distance::{distances_into, Metric, Prepared};
@@ -113,7 +112,7 @@ pub fn extract_streaming(
 ) -> Result<(), EvalRunError> {
     let n = samples.len();
     let batches = occreid_data::loader::sequential_batches(n, opts.batch_size);
-    let bar = progress_bar(n as u64, &opts.label);
+    let bar = crate::progress::bar(n as u64, &opts.label);
     let loader = Loader::spawn(
         samples,
         batches,
@@ -327,18 +326,6 @@ pub fn evaluate_features(
         query_features: qf,
         gallery_features: gf,
     })
-}
-
-/// A bar with rate and ETA (hidden when stderr is not a terminal).
-pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar
 }
 
 #[cfg(test)]

@@ -83,3 +83,9 @@ impl TrainSampler {
         Ok(())
     }
 }
+
+/// The batches in the first epoch the config's sampler draws from `train`: what a progress estimate needs
+/// before anything trains (later epochs of the identity sampler may differ by a batch).
+pub fn steps_per_epoch(cfg: &TrainConfig, train: &[Sample]) -> Result<usize, TrainError> {
+    Ok(TrainSampler::new(cfg, train)?.epoch_batches().len())
+}

@@ -22,6 +22,19 @@ pub const METHOD_NAMES: &[&str] = &["bot", "vgn", "sdcn", "igoas"];
 /// Names a config's `method` may take: the methods, and the multi-stage plans of [`plan`].
 pub const RECIPE_NAMES: &[&str] = &["bot", "sdcn_vgn", "vgn", "sdcn", "igoas"];
 
+/// What the papers call a recipe (`sdcn_vgn` is "SDCN + VGN"), for the pages and tables people read; any
+/// other name as it is.
+pub fn paper_name(recipe: &str) -> &str {
+    match recipe {
+        "bot" => "BoT",
+        "sdcn_vgn" => "SDCN + VGN",
+        "vgn" => "VGN",
+        "sdcn" => "SDCN",
+        "igoas" => "IGOAS",
+        other => other,
+    }
+}
+
 /// Everything a method is built from: the network, the losses, and each method's own section.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recipe {
