@@ -386,9 +386,15 @@ fn name_as_the_papers_do(runs: &mut [Run]) {
     }
 }
 
-/// R1 of each run on the holistic queries and at the showcase ratio (30 %) of each occluder kind: the
-/// settings, and per run its label and values (None where a run lacks the setting).
-fn headline(runs: &[Run]) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
+/// R1 of each run on the holistic queries and at the showcase ratio (30 %) of each occluder kind.
+struct Headline {
+    /// "holistic", then the occluded settings.
+    settings: Vec<String>,
+    /// Per run: its label and its R1 in each setting (None where the run lacks it).
+    rows: Vec<(String, Vec<Option<f64>>)>,
+}
+
+fn headline(runs: &[Run]) -> Headline {
     let shown: Vec<&OcclusionResult> = runs[0]
         .summary
         .occlusion
@@ -411,7 +417,7 @@ fn headline(runs: &[Run]) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
             (r.label.clone(), values)
         })
         .collect();
-    (settings, rows)
+    Headline { settings, rows }
 }
 
 /// One sentence on what to look at: the occluded setting whose cost (holistic R1 minus occluded R1)
@@ -420,16 +426,16 @@ fn what_to_look_at(runs: &[Run]) -> Option<String> {
     if runs.len() < 2 {
         return None;
     }
-    let (settings, rows) = headline(runs);
+    let Headline { settings, rows } = headline(runs);
     let costs = |c: usize| -> Vec<(&str, f64, f64)> {
         rows.iter()
             .filter_map(|(label, v)| Some((label.as_str(), v[0]?, v[0]? - v[c]?)))
             .collect()
     };
     let spread = |col: &[(&str, f64, f64)]| {
-        let (lo, hi) = col
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| (lo.min(c.2), hi.max(c.2)));
+        let (lo, hi) = col.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+            (lo.min(c.2), hi.max(c.2))
+        });
         hi - lo
     };
     let (widest, _) = (1..settings.len())
@@ -443,7 +449,11 @@ fn what_to_look_at(runs: &[Run]) -> Option<String> {
         .enumerate()
         .map(|(k, (label, holistic, cost))| {
             let unit = if k == 0 { " points of R1" } else { "" };
-            format!("{label} {:.0}{unit} (of {:.1} holistic)", cost * 100.0, holistic * 100.0)
+            format!(
+                "{label} {:.0}{unit} (of {:.1} holistic)",
+                cost * 100.0,
+                holistic * 100.0
+            )
         })
         .collect();
     Some(format!(
@@ -457,7 +467,7 @@ fn what_to_look_at(runs: &[Run]) -> Option<String> {
 /// the sentence on what to look at.
 pub(crate) fn headline_text(dirs: &[PathBuf]) -> Result<String> {
     let runs = load_runs(dirs)?;
-    let (settings, rows) = headline(&runs);
+    let Headline { settings, rows } = headline(&runs);
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(6);
     let mut out = format!("{:<width$}", "R1 (%)");
     for s in &settings {

@@ -20,7 +20,10 @@ const PRESETS: [(&str, &str); 9] = [
         "demo_fast_sdcn_vgn.toml",
         include_str!("../../../configs/demo_fast_sdcn_vgn.toml"),
     ),
-    ("demo_fast_igoas.toml", include_str!("../../../configs/demo_fast_igoas.toml")),
+    (
+        "demo_fast_igoas.toml",
+        include_str!("../../../configs/demo_fast_igoas.toml"),
+    ),
     ("demo.toml", include_str!("../../../configs/demo.toml")),
     ("bot_r50.toml", include_str!("../../../configs/bot_r50.toml")),
     (
@@ -254,7 +257,10 @@ fn planned_units(cfg: &config::TrainConfig, split: &occreid_data::Split) -> Resu
         stage_cfg.method = stage.method.to_string();
         let steps = occreid_train::steps_per_epoch(&stage_cfg, &split.train)?;
         let epochs = stage.epochs.unwrap_or(cfg.train.epochs);
-        let ms = STEP_MS.iter().find(|(m, _)| *m == stage.method).map_or(1, |(_, ms)| *ms);
+        let ms = STEP_MS
+            .iter()
+            .find(|(m, _)| *m == stage.method)
+            .map_or(1, |(_, ms)| *ms);
         units += (steps * epochs) as u64 * ms;
     }
     Ok(units)

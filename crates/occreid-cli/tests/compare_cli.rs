@@ -61,7 +61,10 @@ fn compare_puts_runs_side_by_side_and_refuses_what_differs() {
     let html = std::fs::read_to_string(&page).unwrap();
     // The runs are named as the papers name their methods, and one sentence says where they differ most.
     assert!(html.contains("BoT (baseline)</th>") && html.contains("IGOAS</th>"));
-    assert!(html.contains("What separates the methods here:"), "the sentence on what to look at");
+    assert!(
+        html.contains("What separates the methods here:"),
+        "the sentence on what to look at"
+    );
     assert_eq!(html.matches("<svg").count(), 4, "R1 and mAP for each of the two kinds");
     assert!(html.contains("BoT · clean") && html.contains("IGOAS · clean"));
     // The settings are taken in turn: every occluder kind gets a query.
@@ -85,4 +88,67 @@ fn compare_puts_runs_side_by_side_and_refuses_what_differs() {
     // Not a run at all.
     let e = failed(&occreid(&["compare", b, data.to_str().unwrap(), "--json"]));
     assert!(e.contains("is not a finished run"), "{e}");
+}
+
+#[test]
+fn the_demo_trains_the_three_methods_and_prints_the_headline_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("demo"));
+    let mut args = vec![
+        "demo",
+        "--ids",
+        "12",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for s in [
+        "train.epochs=1",
+        "sdcn.vgn_epochs=1",
+        "data.batch_size=8",
+        "data.instances_per_id=2",
+        "test.rerank=false",
+        "test.occlusion.ratios=[0.3]",
+        "test.occlusion.kinds=[\"solid_box\", \"noise_box\"]",
+    ] {
+        args.extend(["--set", s]);
+    }
+    let text = ok(&occreid(&args));
+    // The data is generated at the size the fast presets train at.
+    let synth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("synth.json")).unwrap()).unwrap();
+    assert_eq!(
+        (synth["options"]["height"].as_u64(), synth["options"]["width"].as_u64()),
+        (Some(64), Some(32))
+    );
+    for (k, name) in ["BoT", "SDCN + VGN", "IGOAS"].into_iter().enumerate() {
+        assert!(text.contains(&format!("demo: method {} of 3: {name}", k + 1)), "{text}");
+    }
+    // The headline table: one row per method with its holistic R1 as its summary.json holds it.
+    let table_header = text.lines().position(|l| l.starts_with("R1 (%)")).expect("the table");
+    let header = text.lines().nth(table_header).unwrap();
+    assert!(
+        header.contains("holistic") && header.contains("noise_box bottom 30%"),
+        "{header}"
+    );
+    for (k, (name, dir)) in [
+        ("BoT", "bot"),
+        ("SDCN + VGN", "sdcn_vgn/stage2_sdcn"),
+        ("IGOAS", "igoas"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let row = text.lines().nth(table_header + 1 + k).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(dir).join("summary.json")).unwrap()).unwrap();
+        let holistic = format!("{:.2}", summary["cmc"][0].as_f64().unwrap() * 100.0);
+        assert!(
+            row.starts_with(name) && row.split_whitespace().any(|c| c == holistic),
+            "{row} vs {holistic}"
+        );
+    }
+    assert!(text.contains("What separates the methods here:"), "{text}");
+    assert!(out.join("report.html").is_file() && text.contains("comparison page:"));
 }
