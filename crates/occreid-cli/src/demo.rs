@@ -12,6 +12,7 @@ use occreid_data::synth::{generate, SynthOptions, SynthSummary};
 use occreid_model::methods;
 use occreid_train::engine::load_split;
 use occreid_train::{config, progress};
+use occreid_train::{say, say_raw};
 
 /// The presets (and the recipes they are based on), compiled in so the binary runs from any folder.
 const PRESETS: [(&str, &str); 9] = [
@@ -120,7 +121,7 @@ fn synth_options(ids: usize, occlusion: f32, (height, width): (u32, u32)) -> Syn
 fn dataset(dir: &Path, opts: &SynthOptions) -> Result<()> {
     if let Ok(Some(existing)) = SynthSummary::load(dir) {
         if existing.options == *opts {
-            println!("synthetic dataset: reusing {}", dir.display());
+            say!("synthetic dataset: reusing {}", dir.display());
             return Ok(());
         }
     }
@@ -132,7 +133,7 @@ fn dataset(dir: &Path, opts: &SynthOptions) -> Result<()> {
     }
     let t = Instant::now();
     let s = generate(dir, opts).with_context(|| format!("generating the synthetic dataset in {}", dir.display()))?;
-    println!(
+    say!(
         "synthetic dataset: {} train / {} query / {} gallery images, {} ids, {} cameras in {:.1} s -> {}",
         s.train.images,
         s.query.images,
@@ -214,7 +215,7 @@ pub fn run(a: Args) -> Result<()> {
             let rate = overall.elapsed() / done_units as f64;
             format!(", about {:.0} s to go", rate * planned[k..].iter().sum::<u64>() as f64)
         });
-        println!("demo: {part} ({}{})", preset(m), eta.unwrap_or_default());
+        say!("demo: {part} ({}{})", preset(m), eta.unwrap_or_default());
         let t = Instant::now();
         let last = crate::train::train_new(
             cfg,
@@ -228,7 +229,7 @@ pub fn run(a: Args) -> Result<()> {
                 opts.occlusion
             )],
         )?;
-        println!(
+        say!(
             "demo: {name} finished in {:.0} s -> {}",
             t.elapsed().as_secs_f64(),
             last.join("report.html").display()
@@ -241,11 +242,12 @@ pub fn run(a: Args) -> Result<()> {
     if finished.len() > 1 {
         let page = out.join("report.html");
         crate::compare::write_comparison(&finished, &page, 4)?;
-        println!();
-        print!("{}", crate::compare::headline_text(&finished)?);
-        println!("comparison page: {}", page.display());
+        say!();
+        let headline = crate::compare::headline_text(&finished)?;
+        say_raw!("{headline}");
+        say!("comparison page: {}", page.display());
     }
-    println!("demo finished in {:.0} s", started.elapsed().as_secs_f64());
+    say!("demo finished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

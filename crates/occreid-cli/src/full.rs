@@ -82,7 +82,7 @@ fn keep_large_allocations() {}
 
 fn main() -> ExitCode {
     keep_large_allocations();
-    occreid_cli::init_logging();
+    occreid_cli::init_logging_to(|| occreid_train::progress::BarSafeStderr);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::NoTorch(c) => c.run(),

@@ -32,11 +32,19 @@ impl EvalCommand {
 /// Structured logs on stderr (`OCCREID_LOG` filters), colour codes only for a person at a terminal,
 /// never into a log file or a pipe.
 pub fn init_logging() {
+    init_logging_to(std::io::stderr);
+}
+
+/// [`init_logging`] through another stderr writer (`occreid-full`'s keeps its progress bars intact).
+pub fn init_logging_to<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OCCREID_LOG").unwrap_or_else(|_| "info,hnsw_rs=warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

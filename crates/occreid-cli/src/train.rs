@@ -9,6 +9,7 @@ use occreid_train::engine::{device_name, load_split, test_set_fingerprint};
 use occreid_train::lock::RunLock;
 use occreid_train::robustness::{occlusion_suite, OcclusionResult};
 use occreid_train::{config, Engine};
+use occreid_train::{say, say_raw};
 use serde_json::json;
 
 use crate::run_report::{self, RunSummary};
@@ -110,7 +111,7 @@ fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<Pa
             occreid_train::progress::set_stage(&format!("stage {} of {count} ({})", k + 1, stage.method));
         }
         if dir.join("summary.json").exists() {
-            println!(
+            say!(
                 "stage {} ({}) already finished in {}",
                 k + 1,
                 stage.method,
@@ -147,7 +148,7 @@ fn run_stages(cfg: config::TrainConfig, out: &Path, resuming: bool) -> Result<Pa
 pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<String>) -> Result<()> {
     let started = Instant::now();
     let c = engine.config().clone();
-    println!(
+    say!(
         "training {} ({:?}, {}x{}) on {} ({} train images, {} ids) for {} epochs on {} -> {}",
         c.method,
         c.model.backbone,
@@ -166,18 +167,18 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
         engine.evaluate_now()?;
     }
     let ev = engine.last_evaluation().expect("evaluated above");
-    print!("holistic     {}", ev.plain.summary_line());
+    say_raw!("holistic     {}", ev.plain.summary_line());
     if let Some(r) = &ev.reranked {
-        print!("re-ranked    {}", r.summary_line());
+        say_raw!("re-ranked    {}", r.summary_line());
     }
     for (name, set) in engine.test_set_evaluations() {
-        print!("{name:<12} {}", set.plain.summary_line());
+        say_raw!("{name:<12} {}", set.plain.summary_line());
     }
     let split = engine.split();
     let showcase_queries = run_report::showcase_queries(split.query.len());
     let occlusion: Vec<OcclusionResult> = if c.test.occlusion.enabled {
         let r = occlusion_suite(engine.method(), split, &c, engine.device(), &showcase_queries)?;
-        r.iter().for_each(|o| print!("{}", o.summary_line()));
+        r.iter().for_each(|o| say_raw!("{}", o.summary_line()));
         r
     } else {
         Vec::new()
@@ -252,10 +253,10 @@ pub fn finish(engine: &mut Engine, out: &Path, title: &str, mut notes: Vec<Strin
     });
     let report_path = out.join("report.html");
     run_report::write(&report_path, &report)?;
-    println!("summary: {}", summary.display());
-    println!("report:  {}", report_path.display());
+    say!("summary: {}", summary.display());
+    say!("report:  {}", report_path.display());
     let best = engine.best().context("no evaluation recorded")?;
-    println!(
+    say!(
         "best:    epoch {} R1 {:.2} mAP {:.2} ({})",
         best.epoch,
         best.rank1 * 100.0,

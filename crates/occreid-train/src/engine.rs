@@ -454,7 +454,7 @@ impl Engine {
                 skip_unreadable: self.cfg.data.skip_bad_images,
             },
         )?;
-        let bar = crate::progress::bar(n_batches as u64, &format!("epoch {epoch}"));
+        let bar = crate::progress::bar(n_batches as u64, &format!("epoch {epoch}/{}", self.cfg.train.epochs));
         bar.set_position(progress.batches_done as u64);
         let start = Instant::now();
         let seconds_before = progress.seconds;
