@@ -10,7 +10,8 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use occreid_eval::distance::Metric;
-use occreid_eval::rerank::{rerank, RerankParams, TableBuilder};
+use occreid_eval::npy::write_f32_blocks;
+use occreid_eval::rerank::{rerank, rerank_features, FeatureReranker, RerankParams, TableBuilder};
 use occreid_eval::{evaluate, evaluate_features, Cuhk03Cmc, Labels, MatrixView, Protocol, RankMetrics};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -209,10 +210,60 @@ fn evaluate_features_arrays<'py>(
     Ok(out)
 }
 
+/// reid-strong-baseline's re-ranking from features (`re_ranking(probFea, galFea, k1, k2, lambda_value)`,
+/// float32 instead of its float16 stores): the Q×G array, or with `out` the same rows streamed into an
+/// `.npy` file written atomically (then `None`), so that an output larger than memory can be made.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn rerank_features_arrays<'py>(
+    py: Python<'py>,
+    qf: PyReadonlyArray2<'py, f32>,
+    gf: PyReadonlyArray2<'py, f32>,
+    k1: usize,
+    k2: usize,
+    lambda_value: f64,
+    out: Option<std::path::PathBuf>,
+    block_rows: usize,
+) -> PyResult<Option<Bound<'py, PyArray2<f32>>>> {
+    let params = RerankParams {
+        k1,
+        k2,
+        lambda: lambda_value,
+    };
+    params.validate().map_err(value_error)?;
+    let (q, g) = (view2(&qf, "qf")?, view2(&gf, "gf")?);
+    if q.as_slice().iter().chain(g.as_slice()).any(|v| !v.is_finite()) {
+        return Err(value_error("the features contain NaN or infinity"));
+    }
+    match out {
+        None => {
+            let m = py.detach(|| rerank_features(q, g, params)).map_err(value_error)?;
+            let (rows, cols) = (m.rows(), m.cols());
+            let a = m
+                .into_vec()
+                .into_pyarray(py)
+                .reshape([rows, cols])
+                .map_err(value_error)?;
+            Ok(Some(a))
+        }
+        Some(path) => {
+            py.detach(|| -> Result<(), String> {
+                let r = FeatureReranker::new(q, g, params).map_err(|e| e.to_string())?;
+                let (nq, ng) = (r.num_query(), r.num_gallery());
+                write_f32_blocks(&path, nq, ng, block_rows, |first, n| r.rows(first, n))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .map_err(value_error)?;
+            Ok(None)
+        }
+    }
+}
+
 #[pymodule]
 fn _occreid(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_rank_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(re_ranking_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_features_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(rerank_features_arrays, m)?)?;
     Ok(())
 }

@@ -67,6 +67,23 @@ def test_evaluate_features_equals_evaluate_rank_on_torchreids_distances(folder):
     assert got["ap"].shape == (len(labels[0]),) and got["first_match_rank"].dtype == np.int64
 
 
+def test_rerank_features_is_reid_strong_baselines_and_streams_to_a_file(tmp_path):
+    folder = FIXTURES / "rerank" / "case_q50_g300"
+    qf, gf = np.load(folder / "q_feats.npy"), np.load(folder / "g_feats.npy")
+    got = occreid.rerank_features(qf, gf)
+    # BoT keeps V and the Jaccard distance in float16; the float32 algorithm differs by up to 2.2e-3.
+    want = np.load(folder / "reid_strong_baseline" / "expected_rerank_rsb.npy")
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.abs(got - want).max() <= 5e-3
+    out = tmp_path / "reranked.npy"
+    assert occreid.rerank_features(qf, gf, out=out, block_rows=7) is None
+    np.testing.assert_array_equal(np.load(out), got)
+    with pytest.raises(ValueError, match="already exists"):
+        occreid.rerank_features(qf, gf, out=out)
+    occreid.rerank_features(qf[:3], gf, out=out, overwrite=True)
+    assert np.load(out).shape == (3, gf.shape[0])
+
+
 def test_every_input_form_gives_the_same_result():
     torch = pytest.importorskip("torch")
     args, want = case(MARKET[3])
@@ -108,6 +125,9 @@ def test_bad_inputs_raise_one_clear_error():
         (ValueError, "distance", lambda: occreid.evaluate_features(d, d, qp, qp, qc, qc, distance="l3")),
         (ValueError, "dimension", lambda: occreid.evaluate_features(d, d[:, :5], qp, qp, qc, qc)),
         (ValueError, "NaN", lambda: occreid.evaluate_features(d * np.nan, d, qp, qp, qc, qc)),
+        (ValueError, "NaN", lambda: occreid.rerank_features(d * np.nan, d)),
+        (ValueError, "dimension", lambda: occreid.rerank_features(d, d[:, :5])),
+        (ValueError, "k1", lambda: occreid.rerank_features(d, d, k1=0)),
     ]
     for kind, words, call in bad:
         with pytest.raises(kind) as e:

@@ -9,17 +9,21 @@ return types; change the import):
 - ``re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3)`` as
   ``torchreid.utils.re_ranking``;
 - ``evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="sqeuclidean", max_rank=50,
-  per_query=False)``: metrics without the distance matrix (the gallery is read in blocks).
+  per_query=False)``: metrics without the distance matrix (the gallery is read in blocks);
+- ``rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None)``: reid-strong-baseline's
+  re-ranking from features, returned, or streamed into an ``.npy`` file.
 
 Inputs: NumPy arrays of any float / int dtype and memory order, CPU torch tensors, lists. Distances and
 features are compared in float32 (as torchreid's own pipeline computes them). The GIL is released while
 computing.
 """
+import os
+
 import numpy as np
 
 from . import _convert, _occreid
 
-__all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "fastreid"]
+__all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "rerank_features", "fastreid"]
 
 
 def _rank_arrays(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03, cuhk03_seed):
@@ -80,6 +84,31 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="sqeu
         str(distance),
         _convert.positive_int(max_rank, "max_rank"),
         bool(per_query),
+    )
+
+
+def rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None, overwrite=False, block_rows=1024):
+    """reid-strong-baseline's k-reciprocal re-ranking from query and gallery features (squared Euclidean),
+    in float32 (BoT stores two intermediates in float16: results differ by up to ~2e-3).
+
+    Returns the Q x G float32 array; with ``out`` (a path), writes it there as ``.npy`` instead, ``block_rows``
+    query rows at a time, atomically (an existing file is kept unless ``overwrite``), and returns None.
+    """
+    lam = float(lambda_value)
+    if not np.isfinite(lam):
+        raise ValueError(f"lambda_value must lie in [0, 1] (got {lambda_value})")
+    if out is not None:
+        out = os.fspath(out)
+        if os.path.exists(out) and not overwrite:
+            raise ValueError(f"{out} already exists; choose another out or pass overwrite=True")
+    return _occreid.rerank_features_arrays(
+        _convert.matrix(qf, "qf"),
+        _convert.matrix(gf, "gf"),
+        _convert.positive_int(k1, "k1"),
+        _convert.positive_int(k2, "k2"),
+        lam,
+        out,
+        _convert.positive_int(block_rows, "block_rows"),
     )
 
 
