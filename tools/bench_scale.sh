@@ -5,7 +5,9 @@
 # (tools/bench_scale_peer.py) in the same run where its arrays fit in this machine's memory.
 #
 #   tools/bench_scale.sh            env: SCALES="market market500k msmt17", DIR=/tmp/occreid-scale (kept:
-#                                   the features are reused by a later run), PEER=1 (0 skips the peer)
+#                                   the features are reused by a later run), PEER=1 (0 skips the peer),
+#                                   PYMOD=1 (the same from Python through the occreid module, tools/bench_py.py;
+#                                   0 skips it), CLI=1 (0 skips the command-line rows)
 #
 # Market + 500k is evaluated but not re-ranked: its (Q+G)^2 pairs are 2.7e11 (a day of 2 cores).
 set -euo pipefail
@@ -13,6 +15,8 @@ cd "$(dirname "$0")/.."
 SCALES="${SCALES:-market market500k msmt17}"
 DIR="${DIR:-/tmp/occreid-scale}"
 PEER="${PEER:-1}"
+PYMOD="${PYMOD:-1}"
+CLI="${CLI:-1}"
 PY=.venv/bin/python
 cargo build --release -p occreid-cli --quiet
 BIN=target/release/occreid
@@ -50,8 +54,13 @@ for S in $SCALES; do
     G=$("$PY" -c "import numpy as np; print(np.load('$D/g_pids.npy', mmap_mode='r').shape[0])")
     LABELS=(--query-pids "$D/q_pids.npy" --gallery-pids "$D/g_pids.npy" --query-camids "$D/q_camids.npy"
         --gallery-camids "$D/g_camids.npy")
-    measure "$S" "occreid metrics --query-features" \
+    [ "$CLI" = 1 ] && measure "$S" "occreid metrics --query-features" \
         "$BIN" metrics --query-features "$D/q_feats.npy" --gallery-features "$D/g_feats.npy" "${LABELS[@]}"
+    if [ "$PYMOD" = 1 ]; then
+        measure "$S" "python: occreid.evaluate_features" "$PY" tools/bench_py.py "$D" features
+        fits "$(echo "8 * $Q * $G" | bc)" && \
+            measure "$S" "python: torch distances + occreid.evaluate_rank" "$PY" tools/bench_py.py "$D" distmat
+    fi
     if [ "$PEER" = 1 ]; then
         need=$(echo "24 * $Q * $G" | bc)
         if fits "$need"; then
@@ -61,9 +70,15 @@ for S in $SCALES; do
         fi
     fi
     [ "$S" = market500k ] && continue
-    measure "$S" "occreid rerank --query-features" \
+    [ "$CLI" = 1 ] && measure "$S" "occreid rerank --query-features" \
         "$BIN" rerank --query-features "$D/q_feats.npy" --gallery-features "$D/g_feats.npy" --out "$D/reranked.npy" --overwrite
     rm -f "$D/reranked.npy"
+    if [ "$PYMOD" = 1 ]; then
+        measure "$S" "python: occreid.rerank_features" "$PY" tools/bench_py.py "$D" rerank-features
+        # q_g / q_q / g_g, then the (Q+G)^2 table: 8 bytes per pair.
+        fits "$(echo "8 * ($Q + $G)^2" | bc)" && \
+            measure "$S" "python: torch distances + occreid.re_ranking" "$PY" tools/bench_py.py "$D" rerank
+    fi
     if [ "$PEER" = 1 ]; then
         need=$(echo "28 * ($Q + $G)^2" | bc)
         if fits "$need"; then

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from peer_eval import eval_market1501, re_ranking  # noqa: E402
+from peer_eval import euclidean_squared, eval_market1501, re_ranking  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("dir")
@@ -27,14 +27,6 @@ t0 = time.perf_counter()
 qf, gf = torch.from_numpy(np.load(d / "q_feats.npy")), torch.from_numpy(np.load(d / "g_feats.npy"))
 q_pids, g_pids = np.load(d / "q_pids.npy"), np.load(d / "g_pids.npy")
 q_cams, g_cams = np.load(d / "q_camids.npy"), np.load(d / "g_camids.npy")
-
-
-def euclidean_squared(x, y):
-    """torchreid.metrics.distance.euclidean_squared_distance."""
-    m, n = x.size(0), y.size(0)
-    dist = torch.pow(x, 2).sum(dim=1, keepdim=True).expand(m, n) + torch.pow(y, 2).sum(dim=1, keepdim=True).expand(n, m).t()
-    dist.addmm_(x, y.t(), beta=1, alpha=-2)
-    return dist
 
 
 print(f"loaded {tuple(qf.shape)} / {tuple(gf.shape)} in {time.perf_counter() - t0:.2f} s (torch {torch.__version__}, "

@@ -1,7 +1,15 @@
-"""The Python peers' evaluation and re-ranking, as torchreid codes them (NumPy only): shared by
-tools/cuhk01_peer.py and tools/bench_scale_peer.py.
+"""The Python peers' evaluation and re-ranking, as torchreid codes them (NumPy, and torch for the
+distances): shared by tools/cuhk01_peer.py, tools/bench_scale_peer.py and tools/bench_py.py.
 """
 import numpy as np
+
+
+def euclidean_squared(x, y):
+    """torchreid.metrics.distance.euclidean_squared_distance (torch tensors in, torch tensor out)."""
+    m, n = x.size(0), y.size(0)
+    dist = x.pow(2).sum(dim=1, keepdim=True).expand(m, n) + y.pow(2).sum(dim=1, keepdim=True).expand(n, m).t()
+    dist.addmm_(x, y.t(), beta=1, alpha=-2)
+    return dist
 
 
 def eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
