@@ -4,7 +4,7 @@ peak memory is the task's): the same features and steps as the torchreid-style p
 
 Run: .venv/bin/python tools/bench_py.py DIR distmat|features|rerank|rerank-features
   distmat          torch distances (as torchreid computes them) + occreid.evaluate_rank
-  features         occreid.evaluate_features from the features (no distance matrix)
+  features         occreid.evaluate_features from the features (no distance matrix; the gallery by path)
   rerank           torch distances q_g / q_q / g_g + occreid.re_ranking (torchreid's call)
   rerank-features  occreid.rerank_features (BoT's call, no distance matrices)
 """
@@ -24,7 +24,7 @@ if task in ("distmat", "rerank"):
     import torch
     from peer_eval import euclidean_squared
 t0 = time.perf_counter()
-qf, gf = np.load(d / "q_feats.npy"), np.load(d / "g_feats.npy")
+qf, gf = np.load(d / "q_feats.npy"), np.load(d / "g_feats.npy", mmap_mode="r")
 labels = [np.load(d / f"{n}.npy") for n in ("q_pids", "g_pids", "q_camids", "g_camids")]
 print(f"loaded {qf.shape} / {gf.shape} in {time.perf_counter() - t0:.2f} s")
 t = time.perf_counter()
@@ -36,7 +36,8 @@ if task == "distmat":
     print(f"occreid.evaluate_rank in {time.perf_counter() - t:.2f} s")
     result = f"R1 {100 * cmc[0]:.2f} mAP {100 * mean_ap:.2f}"
 elif task == "features":
-    m = occreid.evaluate_features(qf, gf, *labels)
+    # The gallery by its path, as a user with a large gallery file would pass it: mapped and streamed.
+    m = occreid.evaluate_features(qf, d / "g_feats.npy", *labels)
     print(f"occreid.evaluate_features in {time.perf_counter() - t:.2f} s")
     result = f"R1 {100 * m['cmc'][0]:.2f} mAP {100 * m['mAP']:.2f} mINP {100 * m['mINP']:.2f}"
 elif task == "rerank":

@@ -10,9 +10,9 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use occreid_eval::distance::Metric;
-use occreid_eval::npy::write_f32_blocks;
+use occreid_eval::npy::{write_f32_blocks, MatrixFile};
 use occreid_eval::rerank::{rerank, rerank_features, FeatureReranker, RerankParams, TableBuilder};
-use occreid_eval::{evaluate, evaluate_features, Cuhk03Cmc, Labels, MatrixView, Protocol, RankMetrics};
+use occreid_eval::{evaluate, evaluate_features, Cuhk03Cmc, Labels, MatrixView, Protocol, RankMetrics, RowSource};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -154,7 +154,8 @@ fn re_ranking_arrays<'py>(
 fn evaluate_features_arrays<'py>(
     py: Python<'py>,
     qf: PyReadonlyArray2<'py, f32>,
-    gf: PyReadonlyArray2<'py, f32>,
+    gf: Option<PyReadonlyArray2<'py, f32>>,
+    gf_path: Option<std::path::PathBuf>,
     q_pids: PyReadonlyArray1<'py, i64>,
     g_pids: PyReadonlyArray1<'py, i64>,
     q_camids: PyReadonlyArray1<'py, i64>,
@@ -164,7 +165,7 @@ fn evaluate_features_arrays<'py>(
     per_query: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let metric: Metric = distance.parse().map_err(value_error)?;
-    let (q, g) = (view2(&qf, "qf")?, view2(&gf, "gf")?);
+    let q = view2(&qf, "qf")?;
     let query = Labels {
         pids: slice1(&q_pids, "q_pids")?,
         camids: slice1(&q_camids, "q_camids")?,
@@ -173,14 +174,34 @@ fn evaluate_features_arrays<'py>(
         pids: slice1(&g_pids, "g_pids")?,
         camids: slice1(&g_camids, "g_camids")?,
     };
-    if q.as_slice().iter().chain(g.as_slice()).any(|v| !v.is_finite()) {
-        return Err(value_error("the features contain NaN or infinity"));
+    if q.as_slice().iter().any(|v| !v.is_finite()) {
+        return Err(value_error("the query features contain NaN or infinity"));
     }
+    // The gallery: an array in memory, or an `.npy` file mapped and read block by block, its pages handed
+    // back after each block (bounded memory at any gallery size, as `occreid metrics --gallery-features`).
+    let file = gf_path
+        .map(|p| MatrixFile::open(&p).map_err(|e| value_error(format!("{}: {e}", p.display()))))
+        .transpose()?;
+    let array = gf.as_ref().map(|a| view2(a, "gf")).transpose()?;
+    let gallery_rows: &dyn RowSource = match (&file, &array) {
+        (Some(f), _) => f,
+        (None, Some(a)) => {
+            if a.as_slice().iter().any(|v| !v.is_finite()) {
+                return Err(value_error("the gallery features contain NaN or infinity"));
+            }
+            a
+        }
+        (None, None) => {
+            return Err(value_error(
+                "gf: give the gallery features or the path of their .npy file",
+            ))
+        }
+    };
     let m = py
         .detach(|| {
             evaluate_features(
                 q,
-                &g,
+                gallery_rows,
                 metric,
                 query,
                 gallery,

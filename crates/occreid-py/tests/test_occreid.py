@@ -65,6 +65,10 @@ def test_evaluate_features_equals_evaluate_rank_on_torchreids_distances(folder):
     assert got["mAP"] == pytest.approx(mean_ap, abs=1e-6)
     np.testing.assert_allclose(got["cmc"], cmc, atol=1e-6)
     assert got["ap"].shape == (len(labels[0]),) and got["first_match_rank"].dtype == np.int64
+    # The gallery as a file, mapped and streamed: the same numbers.
+    from_file = occreid.evaluate_features(load("q_feats"), folder / "g_feats.npy", *labels, per_query=True)
+    assert from_file["mAP"] == got["mAP"]
+    np.testing.assert_array_equal(from_file["ap"], got["ap"])
 
 
 def test_rerank_features_is_reid_strong_baselines_and_streams_to_a_file(tmp_path):
@@ -128,6 +132,7 @@ def test_bad_inputs_raise_one_clear_error():
         (ValueError, "NaN", lambda: occreid.rerank_features(d * np.nan, d)),
         (ValueError, "dimension", lambda: occreid.rerank_features(d, d[:, :5])),
         (ValueError, "k1", lambda: occreid.rerank_features(d, d, k1=0)),
+        (ValueError, "missing.npy", lambda: occreid.evaluate_features(d, "missing.npy", qp, gp, qc, gc)),
     ]
     for kind, words, call in bad:
         with pytest.raises(kind) as e:

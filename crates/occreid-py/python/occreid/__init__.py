@@ -70,13 +70,18 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="sqeu
                       per_query=False):
     """Market-1501-protocol metrics of query features against gallery features.
 
+    ``gf`` may also be the path of a float32 ``.npy`` file (e.g. ``occreid extract``'s): it is mapped and
+    read block by block, its pages handed back after each, so memory stays bounded at any gallery size
+    (a ``np.load(..., mmap_mode="r")`` array is read in place too, but its touched pages stay resident).
     ``distance``: ``"sqeuclidean"``, ``"euclidean"`` or ``"cosine"``. Returns a dict with ``cmc``
     (float64), ``mAP``, ``mINP``, ``num_valid_queries`` and, with ``per_query``, arrays ``ap``, ``inp``
     (NaN for a skipped query) and ``first_match_rank`` (-1 for a skipped query).
     """
+    gf_path = os.fspath(gf) if isinstance(gf, (str, os.PathLike)) else None
     return _occreid.evaluate_features_arrays(
         _convert.matrix(qf, "qf"),
-        _convert.matrix(gf, "gf"),
+        None if gf_path is not None else _convert.matrix(gf, "gf"),
+        gf_path,
         _convert.labels(q_pids, "q_pids"),
         _convert.labels(g_pids, "g_pids"),
         _convert.labels(q_camids, "q_camids"),
