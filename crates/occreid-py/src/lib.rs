@@ -280,11 +280,52 @@ fn rerank_features_arrays<'py>(
     }
 }
 
+type SampleTuple = (String, i64, i64);
+
+/// A dataset's train / query / gallery lists of `(path, pid, camid)`, torchreid's tuple order, as the
+/// reader of `occreid data` makes them.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn read_dataset(
+    py: Python<'_>,
+    name: &str,
+    root: std::path::PathBuf,
+) -> PyResult<(Vec<SampleTuple>, Vec<SampleTuple>, Vec<SampleTuple>)> {
+    let split = py
+        .detach(|| occreid_data::datasets::reader(name, &occreid_data::datasets::ReaderOptions::default())?.read(&root))
+        .map_err(value_error)?;
+    let tuples = |v: &[occreid_data::Sample]| -> Vec<SampleTuple> {
+        v.iter()
+            .map(|s| (s.path.display().to_string(), s.pid, s.camid))
+            .collect()
+    };
+    Ok((tuples(&split.train), tuples(&split.query), tuples(&split.gallery)))
+}
+
+/// `occreid data check`'s report as JSON text (the Python half parses it): counts, problems, `ok`.
+#[pyfunction]
+fn check_dataset(py: Python<'_>, name: &str, root: std::path::PathBuf, decode_images: bool) -> PyResult<String> {
+    py.detach(|| {
+        let mut opts = occreid_data::check::CheckOptions {
+            decode_images,
+            ..Default::default()
+        };
+        // A synthetic tree carries its own expected counts (as the CLI reads them).
+        if let Ok(Some(summary)) = occreid_data::synth::SynthSummary::load(&root) {
+            opts.canonical = Some(summary.canonical());
+        }
+        serde_json::to_string(&occreid_data::check::check(name, &root, &opts))
+    })
+    .map_err(value_error)
+}
+
 #[pymodule]
 fn _occreid(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_rank_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(re_ranking_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_features_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(rerank_features_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(read_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(check_dataset, m)?)?;
     Ok(())
 }

@@ -138,3 +138,33 @@ def test_bad_inputs_raise_one_clear_error():
         with pytest.raises(kind) as e:
             call()
         assert words in str(e.value), (words, str(e.value))
+
+
+def test_datasets_read_and_check_a_market_tree(tmp_path):
+    files = {
+        "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000001_01.jpg", "0007_c1s1_000001_01.jpg"],
+        "query": ["0002_c3s1_000001_01.jpg"],
+        "bounding_box_test": ["0002_c4s1_000001_01.jpg", "0000_c1s1_000002_01.jpg", "-1_c1s1_000001_01.jpg"],
+    }
+    for folder, names in files.items():
+        (tmp_path / folder).mkdir()
+        for n in names:
+            (tmp_path / folder / n).write_bytes(b"")
+    train, query, gallery = occreid.datasets.read("market1501", tmp_path)
+    # torchreid's tuples: train pids relabelled 0..N-1, cameras 0-based, junk (-1) dropped, distractors kept.
+    assert sorted((pathlib.Path(p).name, pid, cam) for p, pid, cam in train) == [
+        ("0002_c1s1_000451_03.jpg", 0, 0), ("0002_c2s1_000001_01.jpg", 0, 1), ("0007_c1s1_000001_01.jpg", 1, 0)]
+    assert [(pathlib.Path(p).name, pid, cam) for p, pid, cam in query] == [("0002_c3s1_000001_01.jpg", 2, 2)]
+    assert sorted((pathlib.Path(p).name, pid) for p, pid, _ in gallery) == [
+        ("0000_c1s1_000002_01.jpg", 0), ("0002_c4s1_000001_01.jpg", 2)]
+    assert all(pathlib.Path(p).is_file() for p, _, _ in train + query + gallery)
+    # The check decodes every image: empty files are errors, named; without decoding the lists are fine.
+    report = occreid.datasets.check("market1501", tmp_path)
+    assert report["ok"] is False
+    assert any(p["severity"] == "error" and "0002_c1s1_000451_03.jpg" in (p.get("path") or "")
+               for p in report["problems"]), report["problems"]
+    assert report["train"]["images"] == 3 and report["gallery"]["images"] == 2
+    with pytest.raises(ValueError, match="no_such_folder"):
+        occreid.datasets.read("market1501", tmp_path / "no_such_folder")
+    with pytest.raises(ValueError, match="market1501"):
+        occreid.datasets.read("no_such_dataset", tmp_path)

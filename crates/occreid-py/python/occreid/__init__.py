@@ -11,7 +11,9 @@ return types; change the import):
 - ``evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="sqeuclidean", max_rank=50,
   per_query=False)``: metrics without the distance matrix (the gallery is read in blocks);
 - ``rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None)``: reid-strong-baseline's
-  re-ranking from features, returned, or streamed into an ``.npy`` file.
+  re-ranking from features, returned, or streamed into an ``.npy`` file;
+- ``datasets.read(name, root)`` -> ``(train, query, gallery)`` lists of ``(path, pid, camid)`` and
+  ``datasets.check(name, root)`` -> the report of ``occreid data check``.
 
 Inputs: NumPy arrays of any float / int dtype and memory order, CPU torch tensors, lists. Distances and
 features are compared in float32 (as torchreid's own pipeline computes them). The GIL is released while
@@ -23,7 +25,7 @@ import numpy as np
 
 from . import _convert, _occreid
 
-__all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "rerank_features", "fastreid"]
+__all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "rerank_features", "fastreid", "datasets"]
 
 
 def _rank_arrays(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03, cuhk03_seed):
@@ -118,4 +120,4 @@ def rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None, overwrite=F
 
 
 # Last: fast-reid's variant is built on _rank_arrays above.
-from . import fastreid  # noqa: E402
+from . import datasets, fastreid  # noqa: E402
