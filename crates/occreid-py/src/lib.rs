@@ -35,6 +35,33 @@ fn view2<'a>(a: &'a PyReadonlyArray2<'_, f32>, name: &str) -> PyResult<MatrixVie
     Ok(MatrixView::new(shape[0], shape[1], data))
 }
 
+/// One side's identity and camera labels.
+fn labels<'a>(
+    pids: &'a PyReadonlyArray1<'_, i64>,
+    camids: &'a PyReadonlyArray1<'_, i64>,
+    pids_name: &str,
+    camids_name: &str,
+) -> PyResult<Labels<'a>> {
+    Ok(Labels {
+        pids: slice1(pids, pids_name)?,
+        camids: slice1(camids, camids_name)?,
+    })
+}
+
+/// Refuses NaN and infinity in features: their distances would be NaN, or overflow, silently.
+fn check_finite(values: &[f32], what: &str) -> PyResult<()> {
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(value_error(format!("the {what} contain NaN or infinity")));
+    }
+    Ok(())
+}
+
+/// A result matrix as a NumPy array, without a copy.
+fn to_numpy<'py>(py: Python<'py>, m: occreid_eval::Matrix) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (rows, cols) = (m.rows(), m.cols());
+    m.into_vec().into_pyarray(py).reshape([rows, cols]).map_err(value_error)
+}
+
 /// The per-query values of the valid queries, in query order.
 fn valid_values(m: &RankMetrics, pick: impl Fn(&occreid_eval::QueryOutcome) -> f64) -> Vec<f64> {
     m.per_query.iter().filter_map(|r| r.as_ref().ok()).map(pick).collect()
@@ -64,14 +91,10 @@ fn evaluate_rank_arrays<'py>(
     usize,
 )> {
     let d = view2(&distmat, "distmat")?;
-    let query = Labels {
-        pids: slice1(&q_pids, "q_pids")?,
-        camids: slice1(&q_camids, "q_camids")?,
-    };
-    let gallery = Labels {
-        pids: slice1(&g_pids, "g_pids")?,
-        camids: slice1(&g_camids, "g_camids")?,
-    };
+    let (query, gallery) = (
+        labels(&q_pids, &q_camids, "q_pids", "q_camids")?,
+        labels(&g_pids, &g_camids, "g_pids", "g_camids")?,
+    );
     let protocol = if use_metric_cuhk03 {
         // torchreid's eval_cuhk03 draws from NumPy's global stream; the seed makes the draw repeatable
         // (equal to `np.random.seed(seed)` before torchreid's call).
@@ -139,11 +162,7 @@ fn re_ranking_arrays<'py>(
             rerank(table.finish()?, params)
         })
         .map_err(value_error)?;
-    let (rows, cols) = (out.rows(), out.cols());
-    out.into_vec()
-        .into_pyarray(py)
-        .reshape([rows, cols])
-        .map_err(value_error)
+    to_numpy(py, out)
 }
 
 /// Metrics from features without the distance matrix (the gallery read in blocks): a dict with `cmc`,
@@ -166,17 +185,11 @@ fn evaluate_features_arrays<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let metric: Metric = distance.parse().map_err(value_error)?;
     let q = view2(&qf, "qf")?;
-    let query = Labels {
-        pids: slice1(&q_pids, "q_pids")?,
-        camids: slice1(&q_camids, "q_camids")?,
-    };
-    let gallery = Labels {
-        pids: slice1(&g_pids, "g_pids")?,
-        camids: slice1(&g_camids, "g_camids")?,
-    };
-    if q.as_slice().iter().any(|v| !v.is_finite()) {
-        return Err(value_error("the query features contain NaN or infinity"));
-    }
+    let (query, gallery) = (
+        labels(&q_pids, &q_camids, "q_pids", "q_camids")?,
+        labels(&g_pids, &g_camids, "g_pids", "g_camids")?,
+    );
+    check_finite(q.as_slice(), "query features")?;
     // The gallery: an array in memory, or an `.npy` file mapped and read block by block, its pages handed
     // back after each block (bounded memory at any gallery size, as `occreid metrics --gallery-features`).
     let file = gf_path
@@ -186,9 +199,7 @@ fn evaluate_features_arrays<'py>(
     let gallery_rows: &dyn RowSource = match (&file, &array) {
         (Some(f), _) => f,
         (None, Some(a)) => {
-            if a.as_slice().iter().any(|v| !v.is_finite()) {
-                return Err(value_error("the gallery features contain NaN or infinity"));
-            }
+            check_finite(a.as_slice(), "gallery features")?;
             a
         }
         (None, None) => {
@@ -253,19 +264,12 @@ fn rerank_features_arrays<'py>(
     };
     params.validate().map_err(value_error)?;
     let (q, g) = (view2(&qf, "qf")?, view2(&gf, "gf")?);
-    if q.as_slice().iter().chain(g.as_slice()).any(|v| !v.is_finite()) {
-        return Err(value_error("the features contain NaN or infinity"));
-    }
+    check_finite(q.as_slice(), "query features")?;
+    check_finite(g.as_slice(), "gallery features")?;
     match out {
         None => {
             let m = py.detach(|| rerank_features(q, g, params)).map_err(value_error)?;
-            let (rows, cols) = (m.rows(), m.cols());
-            let a = m
-                .into_vec()
-                .into_pyarray(py)
-                .reshape([rows, cols])
-                .map_err(value_error)?;
-            Ok(Some(a))
+            Ok(Some(to_numpy(py, m)?))
         }
         Some(path) => {
             py.detach(|| -> Result<(), String> {

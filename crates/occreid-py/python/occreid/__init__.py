@@ -21,8 +21,6 @@ computing.
 """
 import os
 
-import numpy as np
-
 from . import _convert, _occreid
 
 __all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "rerank_features", "fastreid", "datasets"]
@@ -31,10 +29,7 @@ __all__ = ["evaluate_rank", "re_ranking", "evaluate_features", "rerank_features"
 def _rank_arrays(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03, cuhk03_seed):
     return _occreid.evaluate_rank_arrays(
         _convert.matrix(distmat, "distmat"),
-        _convert.labels(q_pids, "q_pids"),
-        _convert.labels(g_pids, "g_pids"),
-        _convert.labels(q_camids, "q_camids"),
-        _convert.labels(g_camids, "g_camids"),
+        *_convert.all_labels(q_pids, g_pids, q_camids, g_camids),
         _convert.positive_int(max_rank, "max_rank"),
         bool(use_metric_cuhk03),
         int(cuhk03_seed),
@@ -55,16 +50,13 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, use_
 
 def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
     """torchreid's k-reciprocal ``re_ranking``: the re-ranked Q x G distance (float32)."""
-    lam = float(lambda_value)
-    if not np.isfinite(lam):
-        raise ValueError(f"lambda_value must lie in [0, 1] (got {lambda_value})")
     return _occreid.re_ranking_arrays(
         _convert.matrix(q_g_dist, "q_g_dist"),
         _convert.matrix(q_q_dist, "q_q_dist"),
         _convert.matrix(g_g_dist, "g_g_dist"),
         _convert.positive_int(k1, "k1"),
         _convert.positive_int(k2, "k2"),
-        lam,
+        float(lambda_value),  # [0, 1] checked with k1 and k2 (RerankParams::validate), NaN included
     )
 
 
@@ -84,10 +76,7 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, distance="sqeu
         _convert.matrix(qf, "qf"),
         None if gf_path is not None else _convert.matrix(gf, "gf"),
         gf_path,
-        _convert.labels(q_pids, "q_pids"),
-        _convert.labels(g_pids, "g_pids"),
-        _convert.labels(q_camids, "q_camids"),
-        _convert.labels(g_camids, "g_camids"),
+        *_convert.all_labels(q_pids, g_pids, q_camids, g_camids),
         str(distance),
         _convert.positive_int(max_rank, "max_rank"),
         bool(per_query),
@@ -101,9 +90,6 @@ def rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None, overwrite=F
     Returns the Q x G float32 array; with ``out`` (a path), writes it there as ``.npy`` instead, ``block_rows``
     query rows at a time, atomically (an existing file is kept unless ``overwrite``), and returns None.
     """
-    lam = float(lambda_value)
-    if not np.isfinite(lam):
-        raise ValueError(f"lambda_value must lie in [0, 1] (got {lambda_value})")
     if out is not None:
         out = os.fspath(out)
         if os.path.exists(out) and not overwrite:
@@ -113,7 +99,7 @@ def rerank_features(qf, gf, k1=20, k2=6, lambda_value=0.3, out=None, overwrite=F
         _convert.matrix(gf, "gf"),
         _convert.positive_int(k1, "k1"),
         _convert.positive_int(k2, "k2"),
-        lam,
+        float(lambda_value),  # [0, 1] checked with k1 and k2 (RerankParams::validate), NaN included
         out,
         _convert.positive_int(block_rows, "block_rows"),
     )

@@ -44,3 +44,9 @@ def positive_int(v, name):
     if v < 1:
         raise ValueError(f"{name} must be at least 1 (got {v})")
     return int(v)
+
+
+def all_labels(q_pids, g_pids, q_camids, g_camids):
+    """The four label arrays of an evaluation, in torchreid's argument order."""
+    return [labels(q_pids, "q_pids"), labels(g_pids, "g_pids"), labels(q_camids, "q_camids"),
+            labels(g_camids, "g_camids")]
